@@ -1,0 +1,1 @@
+"""The GitHub Action entry point (`python -m action`). Placeholder until the Action issue."""

@@ -1,0 +1,3 @@
+"""aqm for GitHub: aqm-compatible multi-agent YAML pipelines that run on GitHub events."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,307 @@
+"""The `aqm` command: aqm 1.3's commands and flags, with lazy imports so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+ENGINE_ISSUE = "the pipeline engine (issue: 'Pipeline engine, runtimes and durable task store')"
+LATER = {
+    "run": ENGINE_ISSUE,
+    "status": ENGINE_ISSUE,
+    "list": ENGINE_ISSUE,
+    "approve": ENGINE_ISSUE,
+    "reject": ENGINE_ISSUE,
+    "human-input": ENGINE_ISSUE,
+    "cancel": ENGINE_ISSUE,
+    "priority": ENGINE_ISSUE,
+    "context": ENGINE_ISSUE,
+    "fix": ENGINE_ISSUE,
+    "restart": ENGINE_ISSUE,
+    "chunks": ENGINE_ISSUE,
+    "serve": "the GitHub App (issue: 'GitHub App: webhooks to pipelines')",
+    "worker": "the GitHub App (issue: 'GitHub App: webhooks to pipelines')",
+    "pull": "the pipeline registry",
+    "publish": "the pipeline registry",
+    "search": "the pipeline registry",
+    "pipeline create": "AI pipeline generation",
+    "pipeline edit": "AI pipeline editing",
+    "pipeline delete": "pipeline management",
+    "pipeline versions": "the pipeline registry",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    from app.errors import AqmError
+
+    try:
+        return handler(args)
+    except AqmError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aqm", description="aqm for GitHub: YAML multi-agent LLM pipelines (aqm 1.3 compatible)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _setup_commands(sub)
+    _task_commands(sub)
+    _gate_commands(sub)
+    _pipeline_commands(sub)
+    _service_commands(sub)
+    return parser
+
+
+def _version() -> str:
+    from app import __version__
+
+    return __version__
+
+
+def _add(sub: Any, name: str, help_text: str, handler: Handler | None = None) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    owner = LATER.get(name)
+    if handler is None and owner is not None:
+        command.description = f"{help_text} (arrives with {owner}; not available in this version)"
+        command.set_defaults(handler=_later(name, owner))
+    elif handler is not None:
+        command.set_defaults(handler=handler)
+    return command
+
+
+def _later(name: str, owner: str) -> Handler:
+    def run(_: argparse.Namespace) -> int:
+        print(f"aqm {name}: arrives with {owner}; not available in this version.", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Handler:
+    def run(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 0
+
+    return run
+
+
+def _pipeline_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--pipeline", "-P", metavar="NAME", help="named pipeline (default: config's default)"
+    )
+
+
+def _param_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pipeline param (repeatable)",
+    )
+
+
+def _setup_commands(sub: Any) -> None:
+    init = _add(sub, "init", "Create .aqm/ with a default pipeline and config.yaml", _cmd_init)
+    init.add_argument("--path", type=Path, default=Path(), help="project directory (default: .)")
+    init.add_argument("-y", "--yes", action="store_true", help="non-interactive: accept the defaults")
+    init.add_argument(
+        "--runtime", choices=["claude", "gemini", "codex"], help="runtime of the template's agents"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite existing pipeline and config files")
+    validate = _add(sub, "validate", "Validate pipelines and config.yaml; exit 1 on errors", _cmd_validate)
+    validate.add_argument("file", nargs="?", type=Path, help="a pipeline file (default: the whole project)")
+    _pipeline_option(validate)
+    _param_option(validate)
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    agents = _add(sub, "agents", "Show the agent graph", _cmd_agents)
+    agents.add_argument("file", nargs="?", type=Path, help="a pipeline file (default: the selected pipeline)")
+    _pipeline_option(agents)
+    _param_option(agents)
+    agents.add_argument("--format", choices=["text", "mermaid"], default="text")
+    schema = _add(
+        sub, "schema", "Print the JSON Schema of agents.yaml (or config.yaml) for editors", _cmd_schema
+    )
+    schema.add_argument("--config", action="store_true", help="the schema of .aqm/config.yaml instead")
+
+
+def _task_commands(sub: Any) -> None:
+    run = _add(sub, "run", "Run a pipeline on a task")
+    run.add_argument("input", help="the task description")
+    run.add_argument("--agent", metavar="ID", help="start from this agent")
+    _pipeline_option(run)
+    _param_option(run)
+    run.add_argument("--priority", choices=["critical", "high", "normal", "low"], default="normal")
+    run.add_argument("--parallel", action="store_true", help="accepted for aqm compatibility")
+    status = _add(sub, "status", "Task details (or the newest tasks)")
+    status.add_argument("task", nargs="?", metavar="T-ID")
+    listing = _add(sub, "list", "List tasks")
+    listing.add_argument("--filter", metavar="STATUS")
+    cancel = _add(sub, "cancel", "Cancel a task, stopping its running CLI")
+    cancel.add_argument("task", metavar="T-ID")
+    cancel.add_argument("-r", "--reason", default="")
+    priority = _add(sub, "priority", "Set a task's priority")
+    priority.add_argument("task", metavar="T-ID")
+    priority.add_argument("level", choices=["critical", "high", "normal", "low"])
+    context = _add(sub, "context", "Print a task's context.md (or agent_<id>.md / transcript.md views)")
+    context.add_argument("task", metavar="T-ID")
+    fix = _add(sub, "fix", "Start a follow-up task with the previous task's context")
+    fix.add_argument("task", metavar="T-ID")
+    fix.add_argument("input")
+    fix.add_argument("--agent", metavar="ID")
+    _param_option(fix)
+    restart = _add(sub, "restart", "Restart a task from a stage (default: the failed one)")
+    restart.add_argument("task", metavar="T-ID")
+    restart.add_argument("--from-stage", type=int, metavar="N")
+    _pipeline_option(restart)
+    _param_option(restart)
+    chunks = _add(sub, "chunks", "List or edit a task's chunks")
+    chunks.add_argument("action", choices=["list", "add", "done", "remove"])
+    chunks.add_argument("task", metavar="T-ID")
+    chunks.add_argument("value", nargs="?", metavar="TEXT|C-ID")
+
+
+def _gate_commands(sub: Any) -> None:
+    approve = _add(sub, "approve", "Approve the human gate a task waits at, and continue it")
+    approve.add_argument("task", metavar="T-ID")
+    approve.add_argument("-r", "--reason", default="")
+    reject = _add(sub, "reject", "Reject the human gate a task waits at, and continue it")
+    reject.add_argument("task", metavar="T-ID")
+    reject.add_argument("-r", "--reason", required=True)
+    answer = _add(sub, "human-input", "Answer an agent's question, and continue the task")
+    answer.add_argument("task", metavar="T-ID")
+    answer.add_argument("response")
+
+
+def _pipeline_commands(sub: Any) -> None:
+    pipeline = _add(sub, "pipeline", "Manage the project's pipelines")
+    inner = pipeline.add_subparsers(title="pipeline commands", metavar="ACTION")
+    _add(inner, "list", "List pipelines (* marks the default)", _cmd_pipeline_list)
+    default = _add(inner, "default", "Show or set the default pipeline", _cmd_pipeline_default)
+    default.add_argument("name", nargs="?")
+    for name, text in (
+        ("create", "Create a pipeline"),
+        ("edit", "Edit a pipeline with AI"),
+        ("delete", "Delete a pipeline"),
+        ("versions", "List a registry pipeline's versions"),
+    ):
+        command = inner.add_parser(
+            name, help=text, description=f"{text} (arrives with {LATER['pipeline ' + name]})"
+        )
+        command.add_argument("name", nargs="?")
+        command.set_defaults(handler=_later(f"pipeline {name}", LATER["pipeline " + name]))
+    pipeline.set_defaults(handler=_help_of(pipeline))
+    for name, text in (
+        ("search", "Search the pipeline registry"),
+        ("pull", "Install a registry pipeline"),
+        ("publish", "Publish the default pipeline"),
+    ):
+        command = _add(sub, name, text)
+        command.add_argument("name", nargs="?")
+
+
+def _service_commands(sub: Any) -> None:
+    serve = _add(sub, "serve", "Serve the dashboard and API, and GitHub webhooks when configured")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    _add(sub, "worker", "Run pipeline jobs from Redis (AQM_REDIS_URL)")
+
+
+# ---- handlers ------------------------------------------------------------------------------
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from app.project import AQM_DIR, init_project
+
+    runtime = args.runtime or ("claude" if args.yes else _ask_runtime())
+    existing = (args.path / AQM_DIR / "pipelines" / "default.yaml").exists()
+    overwrite = args.force or (
+        existing and not args.yes and _confirm("Overwrite the existing default pipeline?")
+    )
+    written = init_project(args.path, runtime=runtime, overwrite=overwrite)
+    for path in written:
+        print(f"wrote {path}")
+    if existing and not overwrite:
+        print("kept the existing .aqm/pipelines/default.yaml (use --force to overwrite)")
+    print("next: aqm validate && aqm agents")
+    return 0
+
+
+def _ask_runtime() -> str:
+    if not sys.stdin.isatty():
+        return "claude"
+    answer = input("Runtime for the template's agents [claude/gemini/codex] (claude): ").strip().lower()
+    return answer or "claude"
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from app.validation import validate_command
+
+    return validate_command(file=args.file, pipeline=args.pipeline, params=args.param, strict=args.strict)
+
+
+def _cmd_agents(args: argparse.Namespace) -> int:
+    from app.spec.graph import render_mermaid, render_text
+    from app.validation import load_selected
+
+    pipeline = load_selected(file=args.file, pipeline=args.pipeline, params=args.param)
+    print(render_mermaid(pipeline) if args.format == "mermaid" else render_text(pipeline))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from app.spec.schema import config_schema, pipeline_schema
+
+    print(json.dumps(config_schema() if args.config else pipeline_schema(), indent=2))
+    return 0
+
+
+def _cmd_pipeline_list(_: argparse.Namespace) -> int:
+    from app.project import find_project
+
+    project = find_project()
+    default = project.default_pipeline()
+    for name in project.pipeline_names():
+        print(f"{'*' if name == default else ' '} {name}  ({project.pipeline_file(name)})")
+    return 0
+
+
+def _cmd_pipeline_default(args: argparse.Namespace) -> int:
+    from app.project import find_project
+
+    project = find_project()
+    if args.name is None:
+        print(project.default_pipeline())
+        return 0
+    project.set_default(args.name)
+    print(f"default pipeline: {args.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
