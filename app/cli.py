@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `aqm context T-… | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,49 +148,54 @@ def _setup_commands(sub: Any) -> None:
 
 
 def _task_commands(sub: Any) -> None:
-    run = _add(sub, "run", "Run a pipeline on a task")
+    run = _add(sub, "run", "Run a pipeline on a task", _cmd_run)
     run.add_argument("input", help="the task description")
     run.add_argument("--agent", metavar="ID", help="start from this agent")
     _pipeline_option(run)
     _param_option(run)
     run.add_argument("--priority", choices=["critical", "high", "normal", "low"], default="normal")
     run.add_argument("--parallel", action="store_true", help="accepted for aqm compatibility")
-    status = _add(sub, "status", "Task details (or the newest tasks)")
+    status = _add(sub, "status", "Task details (or the newest tasks)", _cmd_status)
     status.add_argument("task", nargs="?", metavar="T-ID")
-    listing = _add(sub, "list", "List tasks")
+    listing = _add(sub, "list", "List tasks", _cmd_list)
     listing.add_argument("--filter", metavar="STATUS")
-    cancel = _add(sub, "cancel", "Cancel a task, stopping its running CLI")
+    listing.add_argument("--limit", type=int, default=50)
+    cancel = _add(sub, "cancel", "Cancel a task, stopping its running CLI", _cmd_cancel)
     cancel.add_argument("task", metavar="T-ID")
     cancel.add_argument("-r", "--reason", default="")
     priority = _add(sub, "priority", "Set a task's priority")
     priority.add_argument("task", metavar="T-ID")
     priority.add_argument("level", choices=["critical", "high", "normal", "low"])
-    context = _add(sub, "context", "Print a task's context.md (or agent_<id>.md / transcript.md views)")
+    context = _add(
+        sub, "context", "Print a task's context.md (or agent_<id>.md / transcript.md views)", _cmd_context
+    )
     context.add_argument("task", metavar="T-ID")
-    fix = _add(sub, "fix", "Start a follow-up task with the previous task's context")
+    context.add_argument("--agent", metavar="ID", help="agent_<id>.md: that agent's outputs")
+    context.add_argument("--transcript", action="store_true", help="transcript.md: the session turns")
+    fix = _add(sub, "fix", "Start a follow-up task with the previous task's context", _cmd_fix)
     fix.add_argument("task", metavar="T-ID")
     fix.add_argument("input")
     fix.add_argument("--agent", metavar="ID")
     _param_option(fix)
-    restart = _add(sub, "restart", "Restart a task from a stage (default: the failed one)")
+    restart = _add(sub, "restart", "Restart a task from a stage (default: the failed one)", _cmd_restart)
     restart.add_argument("task", metavar="T-ID")
     restart.add_argument("--from-stage", type=int, metavar="N")
     _pipeline_option(restart)
     _param_option(restart)
-    chunks = _add(sub, "chunks", "List or edit a task's chunks")
+    chunks = _add(sub, "chunks", "List or edit a task's chunks", _cmd_chunks)
     chunks.add_argument("action", choices=["list", "add", "done", "remove"])
     chunks.add_argument("task", metavar="T-ID")
     chunks.add_argument("value", nargs="?", metavar="TEXT|C-ID")
 
 
 def _gate_commands(sub: Any) -> None:
-    approve = _add(sub, "approve", "Approve the human gate a task waits at, and continue it")
+    approve = _add(sub, "approve", "Approve the human gate a task waits at, and continue it", _cmd_approve)
     approve.add_argument("task", metavar="T-ID")
     approve.add_argument("-r", "--reason", default="")
-    reject = _add(sub, "reject", "Reject the human gate a task waits at, and continue it")
+    reject = _add(sub, "reject", "Reject the human gate a task waits at, and continue it", _cmd_reject)
     reject.add_argument("task", metavar="T-ID")
     reject.add_argument("-r", "--reason", required=True)
-    answer = _add(sub, "human-input", "Answer an agent's question, and continue the task")
+    answer = _add(sub, "human-input", "Answer an agent's question, and continue the task", _cmd_answer)
     answer.add_argument("task", metavar="T-ID")
     answer.add_argument("response")
 
@@ -301,6 +311,128 @@ def _cmd_pipeline_default(args: argparse.Namespace) -> int:
     project.set_default(args.name)
     print(f"default pipeline: {args.name}")
     return 0
+
+
+# ---- task commands (the engine) ------------------------------------------------------------
+
+
+def _with_local(work: Callable[[Any], Any]) -> int:
+    """Open the project's store, run one task command, close the store."""
+    import asyncio
+
+    from app.local import Local
+    from app.project import find_project
+    from app.settings import build_settings
+
+    async def main() -> int:
+        local = await Local.open(find_project(), build_settings())
+        try:
+            result: int = await work(local)
+            return result
+        finally:
+            await local.close()
+
+    return asyncio.run(main())
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from app.validation import parse_params
+
+    params = parse_params(args.param)
+    _prompt_missing_params(args.pipeline, params)
+    return _with_local(
+        lambda local: local.run(args.input, pipeline=args.pipeline, agent=args.agent, params=params)
+    )
+
+
+def _prompt_missing_params(pipeline: str | None, params: dict[str, str]) -> None:
+    """Ask for required params that nothing sets (at a terminal; else the loader names what is missing)."""
+    if not sys.stdin.isatty():
+        return
+    from app.project import find_project
+    from app.spec.loader import declared_params
+
+    project = find_project()
+    chosen = pipeline or project.default_pipeline()
+    file_values = project.params_file_values()
+    for name, param in declared_params(project.reader, project.pipeline_file(chosen)).items():
+        if param.required and param.default is None and name not in params and name not in file_values:
+            question = param.prompt or param.description or f"Value for param '{name}'"
+            params[name] = input(f"{question}: ").strip()
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.approve(args.task, args.reason))
+
+
+def _cmd_reject(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.approve(args.task, args.reason, decision="rejected"))
+
+
+def _cmd_answer(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.answer(args.task, args.response))
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.cancel(args.task, args.reason))
+
+
+def _cmd_restart(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.restart(args.task, args.from_stage))
+
+
+def _cmd_fix(args: argparse.Namespace) -> int:
+    from app.validation import parse_params
+
+    params = parse_params(args.param)
+    return _with_local(lambda local: local.fix(args.task, args.input, agent=args.agent, params=params))
+
+
+def _cmd_chunks(args: argparse.Namespace) -> int:
+    return _with_local(lambda local: local.chunks(args.task, args.action, args.value))
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    async def show(local: Any) -> int:
+        from app.views import task_table
+
+        print(task_table(await local.store.list_tasks(status=args.filter, limit=args.limit)))
+        return 0
+
+    return _with_local(show)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    async def show(local: Any) -> int:
+        from app.driver import load_state
+        from app.views import task_details, task_table
+
+        if args.task is None:
+            print(task_table(await local.store.list_tasks(limit=20)))
+            return 0
+        task = await local.store.get_task(args.task)
+        stages = await local.store.list_stages(task.id, texts=False)
+        print(task_details(task, await load_state(local.store, task), stages))
+        return 0
+
+    return _with_local(show)
+
+
+def _cmd_context(args: argparse.Namespace) -> int:
+    async def show(local: Any) -> int:
+        from app.views import agent_md, context_md, transcript_md
+
+        task = await local.store.get_task(args.task)
+        stages = await local.store.list_stages(task.id)
+        if args.transcript:
+            print(transcript_md(stages))
+        elif args.agent:
+            print(agent_md(stages, args.agent))
+        else:
+            print(context_md(task, stages))
+        return 0
+
+    return _with_local(show)
 
 
 if __name__ == "__main__":

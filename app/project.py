@@ -87,6 +87,18 @@ class Project:
             config=config,
         )
 
+    def params_file_values(self) -> dict[str, object]:
+        """Values from .aqm/params.yaml ({} when absent or not a mapping)."""
+        from app.spec.loader import read_document
+
+        if not (self.aqm_dir / "params.yaml").is_file():
+            return {}
+        try:
+            data = read_document(self.reader, "params.yaml").data
+        except SpecErrors:
+            return {}
+        return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+
     def set_default(self, name: str) -> None:
         self.pipeline_file(name)  # must exist
         path = self.aqm_dir / "config.yaml"

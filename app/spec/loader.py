@@ -544,3 +544,21 @@ def _join(importer: str, relative: str) -> str | None:
 
 def model_fields(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def declared_params(reader: Reader, path: str) -> dict[str, Param]:
+    """The params a pipeline file declares (for prompting before the full load); {} when unreadable."""
+    try:
+        data = read_document(reader, path).data
+    except SpecErrors:
+        return {}
+    raw = data.get("params") if isinstance(data, dict) else None
+    result: dict[str, Param] = {}
+    for key, value in (raw or {}).items() if isinstance(raw, dict) else ():
+        try:
+            result[str(key)] = (
+                Param.model_validate(value) if isinstance(value, dict) else Param(default=value)
+            )
+        except ValidationError:
+            continue
+    return result

@@ -58,7 +58,7 @@ def test_every_command_has_help(command: str, tmp_path: Path) -> None:
 
 
 def test_a_command_of_a_later_issue_says_so_and_fails(project: Path) -> None:
-    result = aqm("run", "add a feature", cwd=project)
+    result = aqm("pull", "code-review", cwd=project)
     assert result.returncode == 2
     assert "not available in this version" in result.stderr
 

@@ -1,0 +1,305 @@
+"""The local CLI's task commands: run, approve, reject, human-input, cancel, fix, restart, chunks.
+
+Each opens the project's store (SQLite in `.aqm/aqm.db` unless AQM_DATABASE_URL says
+otherwise), loads the task's pipeline from the project, and drives the task with the one
+driver until it ends or pauses — in this same process, as aqm does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from app.driver import DriverIO, TaskRunner, load_state
+from app.engine.commands import Notify
+from app.engine.decide import decide
+from app.engine.events import (
+    CancelRequested,
+    ChunksEdited,
+    Event,
+    HumanAnswered,
+    HumanDecided,
+    Resumed,
+    TaskStarted,
+)
+from app.engine.spec import RunSpec
+from app.engine.state import ENDED, TaskState, TaskStatus
+from app.errors import TaskError
+from app.project import Project
+from app.runtimes.registry import get_runtime
+from app.settings import Settings
+from app.store.records import TaskRecord
+from app.store.store import TaskStore
+
+RESTARTABLE = {TaskStatus.FAILED, TaskStatus.COMPLETED, TaskStatus.STALLED, TaskStatus.CANCELLED}
+
+
+@dataclass
+class Local:
+    """One CLI invocation's project, settings, store and output."""
+
+    project: Project
+    settings: Settings
+    store: TaskStore
+    out: TextIO = sys.stdout
+    progress: Callable[[Notify], None] | None = None
+
+    @classmethod
+    async def open(cls, project: Project, settings: Settings, *, out: TextIO = sys.stdout) -> Local:
+        url = settings.database_url or f"sqlite+aiosqlite:///{project.aqm_dir / 'aqm.db'}"
+        return cls(project, settings, await TaskStore.connect(url), out)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    # ---- building blocks -------------------------------------------------------------------
+
+    def spec(self, pipeline: str | None, params: dict[str, str]) -> RunSpec:
+        return RunSpec(self.project.load(pipeline, overrides=params), self.project.config())
+
+    def io(self) -> DriverIO:
+        return DriverIO(self.store, get_runtime, self.project.root, self.progress or self.print_progress)
+
+    def print_progress(self, note: Notify) -> None:
+        if note.kind in (
+            "stage_started",
+            "stage_finished",
+            "gate_waiting",
+            "question",
+            "note",
+            "consensus",
+            "gate_decided",
+            "fork",
+            "task_ended",
+        ):
+            print(f"  {_MARKS.get(note.kind, '•')} {note.text}", file=self.out, flush=True)
+
+    async def task(self, task_id: str) -> TaskRecord:
+        return await self.store.get_task(task_id)
+
+    async def spec_of(self, task: TaskRecord) -> RunSpec:
+        params = {k: _text(v) for k, v in task.state.get("params", {}).items() if v is not None}
+        return self.spec(task.pipeline, params)
+
+    async def drive(self, spec: RunSpec, task: TaskRecord, state: TaskState, event: Event) -> int:
+        runner = TaskRunner(spec, self.io(), task, state)
+        final = await runner.advance(event)
+        self.report(final)
+        return 0 if final.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.STALLED) else 1
+
+    def report(self, state: TaskState) -> None:
+        print(f"Status: {state.status.value}  {state.task_id}", file=self.out)
+        if state.error:
+            print(f"Error: {state.error}", file=self.out)
+        for branch in state.branches:
+            if branch.gate is not None:
+                print(
+                    f"Waiting: the human gate of '{branch.gate.agent_id}' (stage {branch.gate.stage}).\n"
+                    f"  approve: aqm approve {state.task_id} [-r reason]\n"
+                    f"  reject:  aqm reject {state.task_id} -r <reason>",
+                    file=self.out,
+                )
+            if branch.question is not None:
+                questions = "\n".join(f"  ? {q}" for q in branch.question.questions)
+                print(
+                    f"Question from '{branch.question.agent_id}':\n{questions}\n"
+                    f'  answer: aqm human-input {state.task_id} "<answer>"',
+                    file=self.out,
+                )
+        if state.status in (TaskStatus.FAILED, TaskStatus.STALLED, TaskStatus.CANCELLED):
+            print(
+                f"Restart: aqm restart {state.task_id}"
+                + (f" (from stage {state.failed_stage})" if state.failed_stage else ""),
+                file=self.out,
+            )
+
+    # ---- commands --------------------------------------------------------------------------
+
+    async def run(
+        self,
+        description: str,
+        *,
+        pipeline: str | None,
+        agent: str | None,
+        params: dict[str, str],
+        kind: str = "run",
+        parent: str | None = None,
+    ) -> int:
+        spec = self.spec(pipeline, params)
+        if agent is not None and agent not in spec.pipeline.ids:
+            raise TaskError(
+                f"no agent '{agent}' in pipeline '{spec.pipeline.name}' ({', '.join(spec.pipeline.ids)})"
+            )
+        state = TaskState(
+            task_id="",
+            pipeline=spec.pipeline.name,
+            description=description,
+            params=dict(spec.pipeline.params),
+            kind=kind,
+        )
+        task = await self.store.create_task(
+            pipeline=spec.pipeline.name,
+            description=description,
+            state=state.core(),
+            kind=kind,
+            parent_task_id=parent,
+        )
+        state = state.model_copy(update={"task_id": task.id})
+        print(f"Task {task.id} (pipeline {spec.pipeline.name})", file=self.out, flush=True)
+        return await self.drive(spec, task, state, TaskStarted(agent))
+
+    async def resume(self, task_id: str, event: Event, *, allowed: set[TaskStatus]) -> int:
+        task = await self.task(task_id)
+        state = await load_state(self.store, task)
+        if state.status not in allowed:
+            raise TaskError(f"Task '{task.id}' is not in a resumable state. (current: {state.status.value})")
+        return await self.drive(await self.spec_of(task), task, state, event)
+
+    async def approve(self, task_id: str, reason: str, *, decision: str = "approved") -> int:
+        task = await self.task(task_id)
+        self.single_waiting(await load_state(self.store, task), "gate")
+        return await self.resume(
+            task_id, HumanDecided(decision, reason, by=_user()), allowed={TaskStatus.AWAITING_GATE}
+        )
+
+    async def answer(self, task_id: str, text: str) -> int:
+        task = await self.task(task_id)
+        self.single_waiting(await load_state(self.store, task), "question")
+        return await self.resume(
+            task_id, HumanAnswered(text, by=_user()), allowed={TaskStatus.AWAITING_HUMAN_INPUT}
+        )
+
+    def single_waiting(self, state: TaskState, what: str) -> None:
+        waiting = [b for b in state.branches if (b.gate if what == "gate" else b.question) is not None]
+        if len(waiting) > 1:
+            names = ", ".join(
+                b.gate.agent_id if b.gate else b.question.agent_id if b.question else "" for b in waiting
+            )
+            raise TaskError(
+                f"several {what}s wait in {state.task_id} ({names}); this version answers one at a time"
+            )
+
+    async def cancel(self, task_id: str, reason: str) -> int:
+        task = await self.task(task_id)
+        state = await load_state(self.store, task)
+        if state.status in ENDED:
+            raise TaskError(f"Task '{task.id}' has already ended ({state.status.value}).")
+        spec = await self.spec_of(task)
+        state, _ = decide(spec, state, CancelRequested(reason or "cancelled from the command line"))
+        await self.store.commit(
+            task.id,
+            status=state.status.value,
+            state=state.core(),
+            error=state.error,
+            expected_version=task.version,
+        )
+        print(f"Cancelled {task.id}", file=self.out)
+        return 0
+
+    async def restart(self, task_id: str, from_stage: int | None) -> int:
+        task = await self.task(task_id)
+        state = await load_state(self.store, task)
+        if state.status not in RESTARTABLE:
+            raise TaskError(f"Task '{task.id}' cannot be restarted while {state.status.value}.")
+        last = await self.store.last_stage_number(task.id)
+        number = from_stage or state.failed_stage or last
+        if number < 1 or number > max(last, 1):
+            raise TaskError(f"--from-stage must be between 1 and {max(last, 1)}")
+        spec = await self.spec_of(task)
+        if last == 0:
+            return await self.drive(
+                spec,
+                task,
+                state.model_copy(update={"status": TaskStatus.PENDING}),
+                TaskStarted(state.entry_agent),
+            )
+        snapshot = (await self.store.get_stage(task.id, number)).state_before
+        restarted = TaskState.from_core(snapshot)
+        rerun = set(restarted.running_stages())
+        history = tuple(h for h in state.history if h.number < number and h.number not in rerun)
+        restarted = restarted.model_copy(
+            update={"history": history, "status": TaskStatus.IN_PROGRESS, "error": None}
+        )
+        version = await self.store.commit(
+            task.id,
+            status="in_progress",
+            state=restarted.core(),
+            truncate_from=number,
+            expected_version=task.version,
+        )
+        print(f"Restarting {task.id} from stage {number}", file=self.out, flush=True)
+        task = await self.task(task.id)
+        assert task.version == version
+        return await self.drive(spec, task, restarted, Resumed())
+
+    async def fix(self, task_id: str, text: str, *, agent: str | None, params: dict[str, str]) -> int:
+        parent = await self.task(task_id)
+        stages = await self.store.list_stages(parent.id)
+        context = "\n\n".join(
+            f"## [stage {s.number}] {s.agent_id} ({s.status})\n{s.output_text}" for s in stages[-3:]
+        )
+        description = (
+            f"[FIX — follow-up from {parent.id}]\nOriginal task: {parent.description}\n\n"
+            f"--- Previous context ---\n{context}\n\n--- Fix request ---\n{text}"
+        )
+        merged = {k: _text(v) for k, v in parent.state.get("params", {}).items() if v is not None} | params
+        return await self.run(
+            description, pipeline=parent.pipeline, agent=agent, params=merged, kind="fix", parent=parent.id
+        )
+
+    async def chunks(self, task_id: str, action: str, value: str | None) -> int:
+        task = await self.task(task_id)
+        state = await load_state(self.store, task)
+        if action != "list":
+            if not value:
+                raise TaskError(
+                    f"aqm chunks {action} needs {'a description' if action == 'add' else 'a chunk id'}"
+                )
+            if action in ("done", "remove") and value.upper() not in {c.id for c in state.chunks}:
+                raise TaskError(f"no chunk {value.upper()} in {task.id}")
+            state, _ = decide(await self.spec_of(task), state, ChunksEdited(action, value))
+            await self.store.commit(
+                task.id,
+                status=state.status.value,
+                state=state.core(),
+                error=state.error,
+                expected_version=task.version,
+            )
+        from app.engine.sessions import chunks_table
+
+        print(chunks_table(state.chunks), file=self.out)
+        return 0
+
+
+_MARKS = {
+    "stage_started": "▶",
+    "stage_finished": "✓",
+    "gate_waiting": "⏸",
+    "question": "?",
+    "task_ended": "■",
+    "gate_decided": "⚑",
+    "consensus": "✓",
+    "fork": "⑂",
+}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except OSError:  # pragma: no cover - no user name in the environment
+        return "local user"
+
+
+def data_path(project: Project) -> Path:
+    return project.aqm_dir / "aqm.db"

@@ -1,0 +1,49 @@
+"""What the store hands out: plain frozen records, never ORM rows (a row never leaves app/store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: str  # "T-" + at least six upper-case hex digits, unique
+    pipeline: str
+    description: str
+    status: str  # aqm's names: pending, in_progress, awaiting_gate, awaiting_human_input, completed, ...
+    state: dict[str, Any]  # the engine's core state (JSON), opaque to the store
+    kind: str = "run"  # run | fix
+    parent_task_id: str | None = None
+    priority: int = 2  # critical 0, high 1, normal 2, low 3 (aqm)
+    error: str | None = None
+    version: int = 1  # incremented by every commit (optimistic concurrency)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    task_id: str
+    number: int  # 1-based, unique in the task, in the order stages started
+    agent_id: str
+    branch: str = "1"  # fan-out branch id ("1", "1.2", ...)
+    kind: str = "agent"  # agent | turn (a session turn) | summary | session
+    task_name: str = ""
+    status: str = "running"  # running, completed, failed, approved, rejected, asked, cancelled
+    input_text: str = ""
+    output_text: str = ""
+    gate_result: str | None = None  # approved | rejected
+    reject_reason: str | None = None
+    retry_count: int = 0
+    retry_reason: str | None = None
+    runtime: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    state_before: dict[str, Any] = field(default_factory=dict)  # engine core state when the stage started

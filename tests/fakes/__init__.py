@@ -1,0 +1,1 @@
+"""The fake LLM CLIs (claude, gemini, codex) shared by every test: see fakecli.py."""
