@@ -35,7 +35,7 @@ from app.engine.gates import VERDICT_SCHEMA, entry_schema, parse_entry, parse_ve
 from app.engine.prompts import render_prompt
 from app.engine.spec import RunSpec
 from app.engine.state import ENDED, StageSummary, TaskState, TaskStatus
-from app.errors import RuntimeFailed, StoreError
+from app.errors import RuntimeFailed, StoreError, VersionConflict
 from app.runtimes.base import Finished, RunRequest, Runtime, RuntimeEvent, TextDelta
 from app.store.records import StageRecord, TaskRecord
 from app.store.store import TaskStore
@@ -70,7 +70,10 @@ class TaskRunner:
         self.running: dict[int, asyncio.Task[Event]] = {}  # stage number -> its process
         self.side: set[asyncio.Task[Event]] = set()  # entry choice
         self.slots = asyncio.Semaphore(max(1, spec.config.pipeline.max_parallel))
-        self.results: asyncio.Queue[Event] = asyncio.Queue()
+        self.results: asyncio.Queue[asyncio.Task[Event]] = asyncio.Queue()  # finished work, in order
+        # one at a time: a decision with its commit, and the watcher's look at the stored version
+        # (a read racing a commit would see an older version and revert the state to it)
+        self.lock = asyncio.Lock()
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -78,9 +81,12 @@ class TaskRunner:
         watcher = asyncio.create_task(self.watch())
         try:
             await self.fold(event)
-            while (self.running or self.side) and self.state.status not in ENDED:
-                await self.fold(await self.results.get())
-        except StoreError:
+            # a finished stage leaves `running` when its result is queued: both count as work left
+            while (self.running or self.side or not self.results.empty()) and self.state.status not in ENDED:
+                done = await self.results.get()
+                if not done.cancelled():  # a cancelled stage (aqm cancel, a failure) only wakes the loop
+                    await self.fold(done.result())
+        except VersionConflict:
             await self.adopt_newer()  # another process changed the task (aqm cancel): theirs wins
         except asyncio.CancelledError:
             await self.interrupt()
@@ -92,9 +98,10 @@ class TaskRunner:
         return self.state
 
     async def fold(self, event: Event) -> None:
-        state, commands = decide(self.spec, self.state, event)
-        await self.persist(state, commands)
-        self.state = state
+        async with self.lock:
+            state, commands = decide(self.spec, self.state, event)
+            await self.persist(state, commands)
+            self.state = state
         for command in commands:
             self.perform(command)
 
@@ -138,8 +145,7 @@ class TaskRunner:
         for number, running in list(self.running.items()):
             if running is task:
                 del self.running[number]
-        if not task.cancelled():
-            self.results.put_nowait(task.result())
+        self.results.put_nowait(task)
 
     # ---- stage records ---------------------------------------------------------------------
 
@@ -172,7 +178,9 @@ class TaskRunner:
         return record
 
     async def existing(self, save: SaveStage, state: TaskState) -> StageRecord:
-        if save.status == "running" and save.input_text is not None:
+        # the engine gives a stage's input only when the stage begins: running, or (a session's
+        # result) recorded finished at once
+        if save.input_text is not None:
             return StageRecord(
                 task_id=self.task_id,
                 number=save.stage,
@@ -201,6 +209,7 @@ class TaskRunner:
                 mcp=tuple(agent.servers),
                 env=self.io.env,
                 argv=command.argv,
+                decision=command.decision,
             )
             try:
                 finished = await self.collect(command.stage, self.io.runtimes(command.runtime), request)
@@ -263,11 +272,12 @@ class TaskRunner:
         """Notice a change made by another process (aqm cancel): stop what runs here."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            task = await self.io.store.get_task(self.task_id)
-            if task.version == self.version:
-                continue
-            self.state = TaskState.from_core(task.state, self.state.history)
-            self.version = task.version
+            async with self.lock:
+                task = await self.io.store.get_task(self.task_id)
+                if task.version == self.version:
+                    continue
+                self.state = TaskState.from_core(task.state, self.state.history)
+                self.version = task.version
             if self.state.status in ENDED:
                 for running in list(self.running.values()) + list(self.side):
                     running.cancel()

@@ -7,6 +7,7 @@
     │       .errors: list[SpecError]   each with file, line, column, message and a fix hint
     ├── TaskError               a task id that does not exist, a command the task's status refuses
     ├── StoreError              the database refused (after its own retries)
+    │   └── VersionConflict     another writer committed the task first (optimistic concurrency)
     └── RuntimeFailed           a stage's CLI or command did not produce an answer (.category)
         ├── CliNotFound         the executable is not on PATH            category "cli_missing"
         ├── NotAuthenticated    the CLI has no credentials               category "auth"
@@ -73,6 +74,10 @@ class TaskError(AqmError):
 
 class StoreError(AqmError):
     """The database refused an operation after its own retries."""
+
+
+class VersionConflict(StoreError):
+    """Another process committed the task since it was loaded: reload it, theirs wins."""
 
 
 class RuntimeFailed(AqmError):

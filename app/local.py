@@ -75,7 +75,10 @@ class Local:
             "fork",
             "task_ended",
         ):
-            print(f"  {_MARKS.get(note.kind, '•')} {note.text}", file=self.out, flush=True)
+            mark = _MARKS.get(note.kind, "•")
+            if note.kind == "stage_finished" and note.text.endswith(("rejected", "failed", "cancelled")):
+                mark = "✗"
+            print(f"  {mark} {note.text}", file=self.out, flush=True)
 
     async def task(self, task_id: str) -> TaskRecord:
         return await self.store.get_task(task_id)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from githubkit import GitHub
+
+from app.playground.simulator import GitHubSimulator
 
 # ---- fake LLM CLIs: tests/fakes/{claude,gemini,codex} first on PATH ------------------------------
 
@@ -87,3 +91,22 @@ def fake_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClis:
     monkeypatch.setenv("FAKE_CLI_LOG", str(fakes.log_path))
     fakes.script()
     return fakes
+
+
+# ---- GitHub simulator: app/playground/simulator, in process (ASGI), real git in tmp_path ---------
+# `github_sim`: a fresh simulator with App `aqm` installed on `octo`, repo `octo/demo` (README.md and
+# `.aqm/agents.yaml` on `main`), collaborators `maintainer` (write) and `outsider` (read).
+# `github_api`: a githubkit client authenticated as that installation, talking to it in process.
+
+
+@pytest.fixture
+def github_sim(tmp_path: Path) -> Iterator[GitHubSimulator]:
+    sim = GitHubSimulator(tmp_path / "github-sim")
+    sim.seed_standard()
+    yield sim
+    sim.close()
+
+
+@pytest.fixture
+def github_api(github_sim: GitHubSimulator) -> GitHub[Any]:
+    return github_sim.github()

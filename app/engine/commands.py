@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.directives import handoff_targets, has_line
+
 
 @dataclass(frozen=True, slots=True)
 class Shown:
@@ -46,6 +48,27 @@ class PromptPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """A choice the engine will read from one line of a stage's free-text output.
+
+    `HANDOFF: <id>` lines under `condition: auto`, or a session turn's consensus keyword. A
+    runtime that can constrain generation (`local`) appends one of `lines`, asked with
+    `question`, when the text it generated has made no such choice; the others leave the
+    choice to the agent's prompt."""
+
+    kind: str  # handoff | vote
+    lines: tuple[str, ...]  # the allowed lines, each a complete choice the engine understands
+    question: str  # how to ask for one of them
+
+    def made_in(self, output: str) -> bool:
+        """True when the output already holds a choice (a valid HANDOFF target, or a vote line)."""
+        if self.kind == "vote":
+            return any(has_line(output, line) for line in self.lines)
+        allowed = {line.split(":", 1)[1].strip() for line in self.lines}
+        return any(target in allowed for target in handoff_targets(output))
+
+
+@dataclass(frozen=True, slots=True)
 class RunStage:
     stage: int
     branch: str
@@ -61,6 +84,7 @@ class RunStage:
     attempt: int = 1
     delay_s: float = 0.0  # retry backoff before starting
     retry_reason: str | None = None
+    decision: Decision | None = None  # a HANDOFF or vote choice the runtime may constrain
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from app.engine.commands import (
     AskGate,
     ChooseEntry,
     Command,
+    Decision,
     Notify,
     PromptPlan,
     RunStage,
@@ -42,7 +43,7 @@ from app.engine.events import (
 )
 from app.engine.gates import DEFAULT_GATE_PROMPT, entry_message, gate_message
 from app.engine.prompts import render
-from app.engine.routing import route
+from app.engine.routing import handoff_decision, route
 from app.engine.spec import RunSpec
 from app.engine.state import ENDED, Branch, GateWait, Question, StageSummary, Step, TaskState, TaskStatus
 from app.spec.models import Agent
@@ -124,7 +125,11 @@ class Machine:
 
     def ask_entry(self) -> None:
         pipeline = self.spec.pipeline
-        runtime = self.spec.config.gate.runtime or pipeline.first.runtime or "claude"
+        llms = [a.runtime for a in pipeline.agents if a.runtime not in (None, "command")]
+        runtime = self.spec.config.gate.runtime or (llms[0] if llms else None)
+        if runtime is None:
+            self.on_entry_chosen(EntryChosen(None, "no LLM runtime in the pipeline to ask"))
+            return
         catalogue = [(a.id, _catalogue_line(a)) for a in pipeline.agents]
         self.commands.append(
             ChooseEntry(
@@ -228,6 +233,7 @@ class Machine:
             attempt=step.attempt,
             delay_s=delay_s,
             retry_reason=retry,
+            decision=self.decision_for(agent, branch, step),
         )
         self.commands.append(
             SaveStage(
@@ -245,6 +251,14 @@ class Machine:
             )
         )
         return command
+
+    def decision_for(self, agent: Agent, branch: Branch, step: Step) -> Decision | None:
+        """The line-shaped choice this stage's output should make: a session vote, or an auto handoff."""
+        if step.kind == "turn" and branch.session is not None:
+            return sessions.vote_decision(self.spec.agent(branch.session.session_id))
+        if step.kind == "agent":
+            return handoff_decision(agent, self.spec.pipeline)
+        return None
 
     def task_name(self, agent: Agent, branch: Branch, step: Step) -> str:
         if step.kind == "turn" and branch.session is not None:

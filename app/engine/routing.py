@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from app.engine.commands import Decision
 from app.engine.directives import handoff_targets
 from app.engine.evaluate import holds
 from app.engine.prompts import render
@@ -56,3 +57,23 @@ def _auto_targets(allowed: tuple[str, ...], output: str, pipeline: Pipeline) -> 
     if allowed == ("*",):
         return [n for n in named if n in ids]
     return [n for n in named if n in allowed and n in ids]
+
+
+def handoff_decision(agent: Agent, pipeline: Pipeline) -> Decision | None:
+    """The `HANDOFF:` choice of an agent with `condition: auto` rules (their targets, `*` = any agent)."""
+    choices: list[str] = []
+    for handoff in agent.handoffs:
+        if not isinstance(condition_of(handoff.condition), Auto):
+            continue
+        allowed = pipeline.ids if handoff.targets == ("*",) else handoff.targets
+        choices += [name for name in allowed if name in pipeline.ids and name not in choices]
+    if not choices:
+        return None
+    return Decision(
+        kind="handoff",
+        lines=tuple(f"HANDOFF: {name}" for name in choices),
+        question=(
+            "Which agent should take over next? Answer with one line `HANDOFF: <agent id>`, "
+            f"the id being one of: {', '.join(choices)}."
+        ),
+    )

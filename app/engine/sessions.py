@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.engine.commands import ContextPlan, PromptPlan, SaveStage
+from app.engine.commands import ContextPlan, Decision, PromptPlan, SaveStage
 from app.engine.context import summary_line
 from app.engine.directives import chunk_ids, directive_values, has_line
 from app.engine.events import ChunksEdited
@@ -24,6 +24,7 @@ from app.spec.models import Agent
 if TYPE_CHECKING:
     from app.engine.decide import Machine
 
+NO_VOTE_LINE = "NO CONSENSUS YET"  # the other answer of a constrained vote: not the keyword
 STATUS_ICONS = {"pending": "⬜ pending", "in_progress": "🔄 in_progress", "done": "✅ done"}
 
 
@@ -56,6 +57,17 @@ def next_turn(machine: Machine, branch_id: str) -> None:
     step = Step(kind="turn", agent_id=speaker, input=progress.topic)
     machine.set_branch(branch.model_copy(update={"step": step, "status": "running"}))
     machine.launch(branch_id)
+
+
+def vote_decision(session: Agent) -> Decision:
+    """A turn's vote as a choice of two lines: the consensus keyword, or a line that is no vote."""
+    keyword = session.consensus_config.keyword
+    other = NO_VOTE_LINE if keyword.strip().casefold() != NO_VOTE_LINE.casefold() else "NOT YET"
+    return Decision(
+        kind="vote",
+        lines=(keyword, other),
+        question=f"Do you agree with the discussion so far? Answer with one line: `{keyword}` or `{other}`.",
+    )
 
 
 def prompt_plan(

@@ -1,1 +1,1 @@
-"""Runtime adapters: every process a stage starts goes through here (claude, gemini, codex, command)."""
+"""Runtime adapters: every process a stage starts goes through here (the LLM CLIs, command, local)."""

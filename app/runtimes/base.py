@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.engine.commands import Decision
 from app.spec.models import McpServer
 
 JsonSchema = dict[str, Any]
@@ -32,6 +33,9 @@ class RunRequest:
     schema: JsonSchema | None = None  # ask for a structured answer (gate verdicts, entry_point: auto)
     env: Mapping[str, str] = field(default_factory=dict)  # extra variables for the child (its own keys)
     argv: tuple[str, ...] = ()  # runtime `command` only: the words to run
+    # a HANDOFF or vote line the engine reads from the free text: a runtime able to constrain its
+    # generation (local) makes sure the answer ends with one; the others leave it to the prompt
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ def failure(
     """The error for a CLI that reported a failure: NotAuthenticated when it says so, else by exit code."""
     text = f"{runtime} failed: {tail(message)}"
     if any(marker.lower() in message.lower() for marker in auth_markers):
-        return NotAuthenticated(text)
+        return NotAuthenticated(f"{runtime} is not authenticated: {tail(message)}")  # as exit_failure says
     if exit_code != 0:
         return ExitedNonZero(text, exit_code=exit_code, stderr_tail=stderr_tail)
     return RuntimeFailed(text)

@@ -5,8 +5,8 @@ given as a string, `human_input: true`) keep their union types here, so the gene
 Schema accepts them too; the `*_config` / `servers` properties give the normalised form.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: pydantic would have to eval every annotation
+# string when the classes are created, which `aqm validate` pays for on every run.
 import shlex
 from typing import Annotated, Any, Literal
 

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, event, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_PRAGMAS = (
@@ -26,18 +29,34 @@ SQLITE_PRAGMAS = (
     "synchronous = NORMAL",
 )
 IN_MEMORY = ("", ":memory:")
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+EXAMPLE_URLS = "sqlite+aiosqlite:///path/to/tasks.db or postgresql+asyncpg://user@host/database"
 WAL_ATTEMPTS = 50
 WAL_RETRY_S = 0.02
 
 
 def open_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     """An engine for `url` (sqlite+aiosqlite:///path or postgresql+asyncpg://...)."""
-    parsed = make_url(url)
+    parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
             raise ValueError("schema applies to PostgreSQL only")
         return open_sqlite(parsed)
     return open_server(parsed, schema=schema)
+
+
+def async_url(url: str) -> URL:
+    """The URL with its async driver: `sqlite:///x.db` and `postgresql://...` are taken as meant."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"Not a database URL; expected {EXAMPLE_URLS}") from exc
+    backend = "postgresql" if parsed.get_backend_name() == "postgres" else parsed.get_backend_name()
+    if backend not in ASYNC_DRIVERS:
+        raise ConfigError(f"The task store runs on SQLite or PostgreSQL, not {backend}: {EXAMPLE_URLS}")
+    if parsed.drivername in (backend, "postgres"):
+        return parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}")
+    return parsed
 
 
 def open_sqlite(url: URL) -> AsyncEngine:

@@ -13,7 +13,7 @@ never rows, and turns a database failure into StoreError and an unknown id into 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NoReturn, Self
@@ -22,7 +22,7 @@ from sqlalchemy import Executable, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.errors import StoreError, TaskError
+from app.errors import StoreError, TaskError, VersionConflict
 from app.store import statements as sql
 from app.store.database import open_engine
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
@@ -201,6 +201,16 @@ class TaskStore:
         async with self._transaction() as connection:
             return int((await connection.execute(statement)).scalar_one())
 
+    # -- for the other record stores on this database (app/store/github.py) -------------------
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One connection in one transaction (StoreError on failure), for sibling stores."""
+        return self._transaction()
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
     # -- internals ---------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -243,7 +253,7 @@ async def explain_refused_bump(
     stored = (await connection.execute(sql.select_version(task_id))).scalar_one_or_none()
     if stored is None:
         raise no_task(task_id)
-    raise StoreError(
+    raise VersionConflict(
         f"Task '{task_id}' is at version {stored}, not {expected_version}: another writer committed first"
     )
 

@@ -117,3 +117,42 @@ class StageRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     state_before: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DeliveryRow(Base):
+    """One webhook delivery, recorded once by its X-GitHub-Delivery GUID (a redelivery is a no-op)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(NulFreeString, primary_key=True)
+    event: Mapped[str] = mapped_column(NulFreeString)
+    action: Mapped[str | None] = mapped_column(NulFreeString)
+    body: Mapped[str] = mapped_column(NulFreeText)
+    status: Mapped[str] = mapped_column(NulFreeString, index=True)  # pending, done, ignored, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(NulFreeText)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TaskLinkRow(Base):
+    """Where a task lives on GitHub: its thread, run card, check run, branch and PR."""
+
+    __tablename__ = "task_links"
+
+    task_id: Mapped[str] = mapped_column(
+        NulFreeString, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    repo: Mapped[str] = mapped_column(NulFreeString, index=True)  # owner/name
+    number: Mapped[int] = mapped_column(Integer, index=True)  # the issue or PR the task runs for
+    is_pull: Mapped[int] = mapped_column(Integer)
+    installation_id: Mapped[int | None] = mapped_column(Integer)
+    head_sha: Mapped[str | None] = mapped_column(NulFreeString)
+    base_sha: Mapped[str | None] = mapped_column(NulFreeString)
+    card_comment_id: Mapped[int | None] = mapped_column(Integer)
+    check_run_id: Mapped[int | None] = mapped_column(Integer)
+    branch: Mapped[str | None] = mapped_column(NulFreeString)
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    gate_sha: Mapped[str | None] = mapped_column(NulFreeString)  # the PR head SHA when a gate paused
+    actor: Mapped[str] = mapped_column(NulFreeString)
+    posted_stages: Mapped[dict[str, Any]] = mapped_column(JSON)  # stage number -> comment ids

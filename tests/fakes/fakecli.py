@@ -24,7 +24,9 @@ FAKE_CLI_SCRIPT=/path/script.json   what to answer:
     first, then the answer) | exit1 (a crash: a line on stderr, exit 1)
 FAKE_CLI_MODE=MODE                  overrides every answer's mode
 FAKE_CLI_LOG=/path/log.jsonl        one JSON line per call: cli, argv, cwd, pid, child_pids,
-    env_keys (names only), stdin_bytes, stdin_sha256, prompt_sha256, mode, mcp (servers configured)
+    env_keys (names only), stdin_bytes, stdin_sha256, prompt_sha256, mode, mcp (servers configured),
+    started (wall-clock time.time() when the call began; a call logs before its `delay_s`, so it
+    cannot finish before started + delay_s)
 """
 
 from __future__ import annotations
@@ -257,6 +259,7 @@ class Call:
             "prompt_sha256": None,
             "mode": None,
             "mcp": None,
+            "started": time.time(),
         }
 
     def read_stdin(self) -> str:

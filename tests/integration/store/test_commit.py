@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import StoreError, TaskError
+from app.errors import StoreError, TaskError, VersionConflict
 from app.store.records import StageRecord, TaskRecord
 from app.store.store import TaskStore
 from tests.integration.store.helpers import new_task, stage, task_with_stages
@@ -81,7 +81,7 @@ async def test_of_two_writers_at_the_same_version_exactly_one_commits(store: Tas
         *(store.commit(task.id, status=f"s{n}", state={"n": n}, expected_version=1) for n in range(2)),
         return_exceptions=True,
     )
-    assert sorted(map(type, results), key=str) == sorted([int, StoreError], key=str)
+    assert sorted(map(type, results), key=str) == sorted([int, VersionConflict], key=str)
     assert (await store.get_task(task.id)).version == 2
 
 

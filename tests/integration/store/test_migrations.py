@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from app.errors import StoreError
+from app.errors import ConfigError, StoreError
 from app.store import migrate
 from app.store.migrate import HEAD_REVISION, alembic_config, current_revision
 from app.store.store import TaskStore
@@ -65,8 +65,8 @@ async def test_reconnecting_keeps_the_data_and_does_not_run_alembic(
         assert (await store.get_task(task.id)).description == task.description
 
 
-async def test_two_stores_opening_a_fresh_database_at_once_both_work(database: Database) -> None:
-    stores = await asyncio.gather(database.connect(), database.connect())
+async def test_stores_opening_a_fresh_database_at_once_all_work(database: Database) -> None:
+    stores = await asyncio.gather(*(database.connect() for _ in range(4)))
     try:
         created = [await new_task(opened) for opened in stores]
         assert len(await stores[0].list_tasks()) == len(created)
@@ -113,3 +113,19 @@ async def test_an_in_memory_sqlite_store_works() -> None:
     async with await TaskStore.connect("sqlite+aiosqlite:///:memory:") as store:
         task = await new_task(store)
         assert (await store.get_task(task.id)).id == task.id
+
+
+async def test_a_url_without_an_async_driver_gets_one(tmp_path: Path) -> None:
+    async with await TaskStore.connect(f"sqlite:///{tmp_path / 'tasks.db'}") as store:
+        assert (await new_task(store)).version == 1
+
+
+@pytest.mark.parametrize("url", ["mysql+aiomysql://root@127.0.0.1/aqm", "not a url"])
+async def test_a_database_other_than_sqlite_or_postgresql_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="sqlite\\+aiosqlite:///"):
+        await TaskStore.connect(url)
+
+
+async def test_a_schema_is_for_postgresql_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL only"):
+        await TaskStore.connect(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}", schema="aqm")

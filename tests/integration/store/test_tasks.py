@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC
@@ -67,7 +68,10 @@ async def test_tasks_are_listed_newest_first_and_filtered_by_status(store: TaskS
 
 @pytest.mark.slow
 async def test_a_thousand_tasks_get_a_thousand_distinct_ids(store: TaskStore) -> None:
-    ids = [(await new_task(store, f"task {n}")).id for n in range(1000)]
+    async def create(worker: int) -> list[str]:  # ten writers at once, as a busy server would be
+        return [(await new_task(store, f"task {worker}.{n}")).id for n in range(100)]
+
+    ids = [task_id for batch in await asyncio.gather(*(create(w) for w in range(10))) for task_id in batch]
     assert len(set(ids)) == 1000
     assert all(ID_PATTERN.match(task_id) for task_id in ids)
     assert len(await store.list_tasks(limit=2000)) == 1000

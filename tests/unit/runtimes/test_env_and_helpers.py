@@ -125,8 +125,8 @@ def test_get_runtime_returns_the_adapter_of_that_name(name: str) -> None:
 
 
 def test_a_runtime_not_built_in_fails_the_stage_rather_than_crashing() -> None:
-    with pytest.raises(CliNotFound, match="'local'"):
-        get_runtime("local")
+    with pytest.raises(CliNotFound, match="'ollama'"):
+        get_runtime("ollama")
 
 
 def executable(folder: Path, name: str) -> None:
@@ -140,7 +140,7 @@ AVAILABILITY = {
     "on PATH without credentials": ("gemini", True, {}, False),
     "credentials but not on PATH": ("codex", False, {"CODEX_API_KEY": "k"}, False),
     "command needs no CLI": ("command", False, {}, True),
-    "an unknown runtime": ("local", True, {}, False),
+    "an unknown runtime": ("ollama", True, {}, False),
 }
 
 

@@ -1,0 +1,350 @@
+"""Handling one recorded delivery: parse it, check who asked, act, answer in the thread.
+
+Dispatch is on `X-GitHub-Event`. Comments (`issue_comment`, created or edited — only the
+command lines an edit adds count) carry the commands of app/github/commands.py; every
+command but `/aqm help` and `/aqm status` needs write access, asked of GitHub (cached for a
+minute); a refusal is one polite comment addressed to the commenter. Reviews approve or
+reject the waiting gate when they were given for the PR head the task paused at. Events of
+bots (our own comments included) are recorded and ignored. Nothing here raises for bad
+input: every path ends in a reply or in "ignored".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.engine.events import CancelRequested, Event, HumanAnswered, HumanDecided
+from app.engine.spec import RunSpec
+from app.engine.state import ENDED
+from app.github import commands as grammar
+from app.github import render
+from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
+from app.github.runs import ConfigProblem, Thread, ThreadTasks, load_from_default_branch
+from app.github.webhook import parse_event
+from app.runtimes.registry import get_runtime
+from app.settings import Settings
+from app.store.github import DeliveryRecord, GitHubStore, TaskLink
+from app.store.store import TaskStore
+
+log = logging.getLogger("aqm.github")
+WRITE = ("admin", "write", "maintain")
+
+
+@dataclass
+class Services:
+    """What handling a delivery needs; built once per server or worker process."""
+
+    settings: Settings
+    store: TaskStore
+    github_store: GitHubStore
+    clients: GitHubClients
+    runtimes: Any = get_runtime
+    workspaces: Path = field(default_factory=lambda: Path(".aqm-data") / "workspaces")
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, github_transport: httpx.AsyncBaseTransport | None = None
+    ) -> Services:
+        store = await TaskStore.connect(settings.effective_database_url)
+        clients = GitHubClients(
+            base_url=settings.github_api_url,
+            token=settings.github_token.get_secret_value() if settings.github_token else None,
+            app_id=settings.github_app_id,
+            private_key=settings.private_key() if settings.github_app_id else None,
+            transport=github_transport,
+        )
+        return cls(settings, store, GitHubStore(store), clients, workspaces=settings.data_dir / "workspaces")
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def database_ok(self) -> bool:
+        try:
+            await self.store.list_tasks(limit=1)
+        except Exception:
+            return False
+        return True
+
+    async def handle(self, delivery_id: str) -> None:
+        """Handle one delivery once: a redelivered or finished one changes nothing."""
+        delivery = await self.github_store.get_delivery(delivery_id)
+        if delivery.status != "pending":
+            return
+        await self.github_store.start_delivery(delivery_id)
+        try:
+            outcome = await Job(self, delivery).run()
+        except GitHubError as exc:  # GitHub kept failing: leave it pending for the reconciler
+            log.warning("delivery %s: %s; left for a retry", delivery_id, exc)
+            raise
+        except Exception as exc:
+            await self.github_store.finish_delivery(
+                delivery_id, "failed", f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
+        await self.github_store.finish_delivery(delivery_id, outcome)
+
+
+class Job:
+    """One delivery being handled."""
+
+    def __init__(self, services: Services, delivery: DeliveryRecord) -> None:
+        self.services = services
+        self.delivery = delivery
+        self.event: Any = None
+
+    async def run(self) -> str:
+        self.event = parse_event(self.delivery.event, self.delivery.body)
+        if self.event is None or _is_bot(self.event):
+            return "ignored"
+        kind = f"{self.delivery.event}.{self.delivery.action}"
+        if kind in ("issue_comment.created", "issue_comment.edited"):
+            return await self.on_comment()
+        if kind == "pull_request_review.submitted":
+            return await self.on_review()
+        return "ignored"
+
+    # ---- context ---------------------------------------------------------------------------
+
+    def thread(self) -> Thread:
+        event = self.event
+        issue: Any = getattr(event, "issue", None) or getattr(event, "pull_request", None)
+        owner, repo = event.repository.full_name.split("/", 1)
+        installation = getattr(event, "installation", None)
+        installation_id = getattr(installation, "id", None) if installation else None
+        is_pull = bool(getattr(issue, "pull_request", None)) or self.delivery.event.startswith("pull_request")
+        return Thread(owner, repo, int(issue.number), is_pull, installation_id, event.sender.login)
+
+    def gateway(self, thread: Thread) -> GitHubGateway:
+        return self.services.clients.gateway(thread.installation_id)
+
+    def tasks(self, gateway: GitHubGateway) -> ThreadTasks:
+        services = self.services
+        return ThreadTasks(
+            services.store,
+            services.github_store,
+            gateway,
+            runtimes=services.runtimes,
+            workspaces=services.workspaces,
+            public_url=services.settings.public_url,
+        )
+
+    # ---- comments --------------------------------------------------------------------------
+
+    async def on_comment(self) -> str:
+        comment = self.event.comment
+        previous = None
+        if self.delivery.action == "edited":
+            changes = getattr(self.event, "changes", None)
+            body_change = getattr(changes, "body", None) if changes else None
+            previous = getattr(body_change, "from_", None) or ""
+        parsed = grammar.parse_comment(comment.body or "", previous=previous)
+        if not parsed:
+            return "ignored"
+        thread = self.thread()
+        gateway = self.gateway(thread)
+        for command in parsed:
+            await self.on_command(thread, gateway, command, comment.id)
+        return "done"
+
+    async def on_command(self, thread: Thread, gateway: GitHubGateway, command: Any, comment_id: int) -> None:
+        if grammar.needs_write(command):
+            level = await gateway.permission(thread.owner, thread.repo, thread.actor)
+            if level not in WRITE:
+                await gateway.comment(
+                    thread.owner, thread.repo, thread.number, render.refusal(thread.actor, _verb(command))
+                )
+                return
+        if isinstance(command, grammar.RunCommand):
+            await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+            await self.start_run(thread, gateway, command)
+        elif isinstance(command, grammar.ApproveCommand | grammar.RejectCommand):
+            await self.decide_gate(thread, gateway, command)
+        elif isinstance(command, grammar.AnswerCommand):
+            await self.continue_task(
+                thread, gateway, command.task_id, HumanAnswered(command.text, by=thread.actor)
+            )
+        elif isinstance(command, grammar.CancelCommand):
+            await self.cancel(thread, gateway, command.task_id)
+        elif isinstance(command, grammar.StatusCommand):
+            await self.status(thread, gateway, command.task_id)
+        elif isinstance(command, grammar.HelpCommand | grammar.Unknown):
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.help_reply(command if isinstance(command, grammar.Unknown) else None),
+            )
+        else:
+            message = (
+                getattr(command, "message", None) or f"`{_verb(command)}` is not available on GitHub yet."
+            )
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.help_reply(None) + "\n\n" + render.escape_text(message),
+            )
+
+    async def start_run(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
+        repository = await gateway.repository(thread.owner, thread.repo)
+        try:
+            loaded = await load_from_default_branch(
+                gateway, thread, repository, command.pipeline, command.params
+            )
+        except ConfigProblem as problem:
+            await gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
+            return
+        if command.agent is not None and command.agent not in loaded.pipeline.ids:
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.escape_text(f"No agent `{command.agent}` in pipeline `{loaded.pipeline.name}`."),
+            )
+            return
+        text, head_sha, clone_url = await self.task_text(thread, gateway, command.text, repository)
+        await self.tasks(gateway).start(
+            thread, loaded, text=text, agent=command.agent, head_sha=head_sha, clone_url=clone_url
+        )
+
+    async def task_text(
+        self, thread: Thread, gateway: GitHubGateway, text: str, repository: Any
+    ) -> tuple[str, str, str]:
+        """The task (the command's text, else the thread's title and body, as data), head SHA, remote."""
+        if thread.is_pull:
+            pull = await gateway.pull(thread.owner, thread.repo, thread.number)
+            title, body, sha, clone = (
+                pull.title,
+                pull.body,
+                pull.head_sha,
+                pull.head_clone_url or repository.clone_url,
+            )
+        else:
+            issue = await gateway.issue(thread.owner, thread.repo, thread.number)
+            title, body = issue.title, issue.body
+            sha = await gateway.branch_sha(thread.owner, thread.repo, repository.default_branch)
+            clone = repository.clone_url
+        if not text.strip():
+            text = f"{title}\n\n{body}".strip()
+        return text, sha, clone
+
+    # ---- existing tasks --------------------------------------------------------------------
+
+    async def find(self, thread: Thread, task_id: str | None) -> tuple[TaskLink, str] | None:
+        links = await self.services.github_store.thread_tasks(thread.full_name, thread.number)
+        if task_id is not None:
+            links = [pair for pair in links if pair[0].task_id == task_id.upper()]
+        return links[0] if links else None
+
+    async def continue_task(
+        self, thread: Thread, gateway: GitHubGateway, task_id: str | None, event: Event
+    ) -> None:
+        found = await self.find(thread, task_id)
+        if found is None:
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.escape_text(f"No aqm task {task_id or ''} on this thread.".replace("  ", " ")),
+            )
+            return
+        link, _ = found
+        tasks = self.tasks(gateway)
+        repository = await gateway.repository(thread.owner, thread.repo)
+        task = await self.services.store.get_task(link.task_id)
+        try:
+            loaded = await load_from_default_branch(gateway, thread, repository, task.pipeline, {})
+        except ConfigProblem as problem:
+            await gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
+            return
+        tasks.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
+        await tasks.advance(link.task_id, event)
+
+    async def decide_gate(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
+        decision = "approved" if isinstance(command, grammar.ApproveCommand) else "rejected"
+        found = await self.find(thread, command.task_id)
+        if found is None or found[1] != "awaiting_gate":
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.escape_text("No aqm task waits for approval on this thread."),
+            )
+            return
+        event = HumanDecided(decision, command.reason or "", by=thread.actor, agent_id=command.agent)
+        await self.continue_task(thread, gateway, found[0].task_id, event)
+
+    async def cancel(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:
+        found = await self.find(thread, task_id)
+        if found is None or found[1] in {s.value for s in ENDED}:
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.escape_text("No running aqm task on this thread."),
+            )
+            return
+        await self.continue_task(
+            thread, gateway, found[0].task_id, CancelRequested(f"cancelled by @{thread.actor}")
+        )
+
+    async def status(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:
+        found = await self.find(thread, task_id)
+        if found is None:
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.escape_text("No aqm task on this thread yet. Start one with `/aqm run`."),
+            )
+            return
+        text = await self.tasks(gateway).card_text(found[0].task_id, found[0])
+        await gateway.comment(thread.owner, thread.repo, thread.number, text)
+
+    # ---- reviews ---------------------------------------------------------------------------
+
+    async def on_review(self) -> str:
+        review = self.event.review
+        state = str(review.state).lower()
+        if state not in ("approved", "changes_requested"):
+            return "ignored"
+        thread = self.thread()
+        gateway = self.gateway(thread)
+        links = await self.services.github_store.tasks_of_pull(thread.full_name, thread.number)
+        waiting = [link for link, status in links if status == "awaiting_gate"]
+        if not waiting:
+            return "ignored"
+        if await gateway.permission(thread.owner, thread.repo, thread.actor) not in WRITE:
+            await gateway.comment(
+                thread.owner, thread.repo, thread.number, render.refusal(thread.actor, "review")
+            )
+            return "done"
+        link = waiting[0]
+        if len(waiting) > 1 or review.commit_id != link.gate_sha:
+            await gateway.comment(
+                thread.owner,
+                thread.repo,
+                thread.number,
+                render.stale_review_reply(
+                    link.task_id, reviewed_sha=review.commit_id, gate_sha=link.gate_sha or ""
+                ),
+            )
+            return "done"
+        decision = "approved" if state == "approved" else "rejected"
+        event = HumanDecided(decision, review.body or "", by=thread.actor)
+        await self.continue_task(thread, gateway, link.task_id, event)
+        return "done"
+
+
+def _is_bot(event: Any) -> bool:
+    sender: Any = getattr(event, "sender", None)
+    return bool(sender) and (str(getattr(sender, "type", "")) == "Bot" or str(sender.login).endswith("[bot]"))
+
+
+def _verb(command: Any) -> str:
+    return type(command).__name__.removesuffix("Command").lower()

@@ -1,0 +1,347 @@
+"""A task's life on GitHub: config from the default branch, a workspace, the engine, the thread.
+
+`ThreadTasks` starts a task for an issue or PR (reading `.aqm/` from the default branch at
+the time of the command), keeps the sticky run card and the check run up to date while the
+driver runs it, posts one comment per finished stage, and — when the task pauses or ends —
+commits what the agents changed and pushes it to `aqm/<task-id>` with a PR (or to the PR's
+own branch when config says so and the branch is in the same repository).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.driver import DriverIO, TaskRunner, load_state
+from app.engine.commands import Notify
+from app.engine.events import Event, TaskStarted
+from app.engine.spec import RunSpec
+from app.engine.state import ENDED, TaskState, TaskStatus
+from app.errors import SpecError, SpecErrors
+from app.github import render
+from app.github.gateway import GitHubGateway, Repository
+from app.runtimes import git
+from app.spec.loader import Pipeline, load_config, load_pipeline
+from app.spec.models import ProjectConfig
+from app.spec.source import MappingReader
+from app.store.github import GitHubStore, TaskLink
+from app.store.records import TaskRecord
+from app.store.store import TaskStore
+
+log = logging.getLogger("aqm.github")
+PARAM_FIELDS_REFUSED = {"cli_flags", "claude_code_flags", "mcp", "model", "runtime", "command"}
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """Where a command came from."""
+
+    owner: str
+    repo: str
+    number: int
+    is_pull: bool
+    installation_id: int | None
+    actor: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+
+@dataclass
+class Loaded:
+    pipeline: Pipeline
+    config: ProjectConfig
+    files: dict[str, str]
+
+
+class ConfigProblem(Exception):  # carries the reply to post
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+async def load_from_default_branch(
+    gateway: GitHubGateway,
+    thread: Thread,
+    repository: Repository,
+    pipeline: str | None,
+    params: dict[str, str],
+) -> Loaded:
+    """The `.aqm/` tree at the default branch's head, loaded and validated."""
+    files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
+    reader = MappingReader(files)
+    try:
+        config = load_config(reader, "config.yaml")
+        name = pipeline or config.default_pipeline or "default"
+        path = _pipeline_path(files, name)
+        loaded = load_pipeline(
+            reader, path, name=name, overrides=params, params_file="params.yaml", config=config
+        )
+    except SpecErrors as exc:
+        raise ConfigProblem(render.validation_errors(_shown(exc.errors))) from None
+    risky = sorted({f for _, f in loaded.param_fields if f in PARAM_FIELDS_REFUSED} if params else set())
+    if risky:
+        raise ConfigProblem(
+            f"This pipeline puts params into `{'`, `'.join(risky)}`. Params given in a comment "
+            "fill prompt text only, so this run is refused. Run it without `--param`."
+        )
+    return Loaded(loaded, config, files)
+
+
+def _pipeline_path(files: dict[str, str], name: str) -> str:
+    if f"pipelines/{name}.yaml" in files:
+        return f"pipelines/{name}.yaml"
+    if name == "default" and "agents.yaml" in files:
+        return "agents.yaml"
+    names = sorted(
+        {p[len("pipelines/") : -5] for p in files if p.startswith("pipelines/") and p.endswith(".yaml")}
+    )
+    raise ConfigProblem(
+        f"No pipeline named `{name}` in `.aqm/` on the default branch"
+        + (f" (pipelines: {', '.join(names)})." if names else "; add `.aqm/agents.yaml`.")
+    )
+
+
+def _shown(errors: list[SpecError]) -> list[SpecError]:
+    return [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in errors]
+
+
+class Reporter:
+    """Keeps the thread up to date while the driver runs: GitHub calls happen in order, off the loop."""
+
+    def __init__(self, tasks: ThreadTasks, link: TaskLink) -> None:
+        self.tasks = tasks
+        self.link = link
+        self.queue: asyncio.Queue[Notify | None] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
+
+    def __call__(self, note: Notify) -> None:
+        self.queue.put_nowait(note)
+
+    async def __aenter__(self) -> Reporter:
+        self.worker = asyncio.create_task(self._work())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.queue.put_nowait(None)
+        if self.worker is not None:
+            await self.worker
+
+    async def _work(self) -> None:
+        while (note := await self.queue.get()) is not None:
+            try:
+                if note.kind == "stage_finished" and note.stage is not None:
+                    await self.tasks.post_stage(self.link, note.stage)
+                if note.kind in ("stage_started", "stage_finished", "gate_waiting", "question", "task_ended"):
+                    await self.tasks.refresh_card(self.link)
+            except Exception:  # reporting must never stop the task; the final card is rewritten anyway
+                log.exception("reporting on %s failed", self.link.task_id)
+
+
+class ThreadTasks:
+    """Starting, continuing and reporting tasks of GitHub threads."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        github_store: GitHubStore,
+        gateway: GitHubGateway,
+        *,
+        runtimes: Any,
+        workspaces: Path,
+        public_url: str | None,
+    ) -> None:
+        self.store = store
+        self.github_store = github_store
+        self.gateway = gateway
+        self.runtimes = runtimes
+        self.workspaces = workspaces
+        self.public_url = public_url
+        self.specs: dict[str, RunSpec] = {}
+
+    # ---- starting --------------------------------------------------------------------------
+
+    async def start(
+        self, thread: Thread, loaded: Loaded, *, text: str, agent: str | None, head_sha: str, clone_url: str
+    ) -> TaskRecord:
+        pipeline = loaded.pipeline
+        state = TaskState(task_id="", pipeline=pipeline.name, description=text, params=dict(pipeline.params))
+        task = await self.store.create_task(pipeline=pipeline.name, description=text, state=state.core())
+        link = TaskLink(
+            task_id=task.id,
+            repo=thread.full_name,
+            number=thread.number,
+            is_pull=thread.is_pull,
+            actor=thread.actor,
+            installation_id=thread.installation_id,
+            head_sha=head_sha,
+        )
+        await self.github_store.link_task(link)
+        self.specs[task.id] = RunSpec(pipeline, loaded.config)
+        card = await self.gateway.comment(
+            thread.owner, thread.repo, thread.number, await self.card_text(task.id, link)
+        )
+        await self.github_store.update_link(task.id, card_comment_id=card)
+        link = await self.github_store.get_link(task.id)
+        if thread.is_pull:
+            await self.open_check_run(link, pipeline.name)
+        workdir = self.workspaces / task.id
+        await git.checkout(clone_url, head_sha, workdir, token=await self.gateway.installation_token())
+        await git.restore_instruction_files(workdir, await self._default_instructions(thread))
+        await self.advance(task.id, TaskStarted(agent))
+        return task
+
+    async def _default_instructions(self, thread: Thread) -> dict[str, str]:
+        """Agent instruction files on the default branch (only the top-level ones are fetched)."""
+        repository = await self.gateway.repository(thread.owner, thread.repo)
+        found: dict[str, str] = {}
+        for name in git.INSTRUCTION_FILES:
+            with contextlib.suppress(Exception):
+                tree = await self.gateway.read_tree(
+                    thread.owner, thread.repo, repository.default_branch, name
+                )
+                found.update((name, text) for text in tree.values())
+        return found
+
+    # ---- running ---------------------------------------------------------------------------
+
+    async def advance(self, task_id: str, event: Event) -> TaskState:
+        """Feed one event to the task and run it until it ends or pauses, reporting on GitHub."""
+        task = await self.store.get_task(task_id)
+        link = await self.github_store.get_link(task_id)
+        spec = self.specs[task_id]
+        state = await load_state(self.store, task)
+        if not state.task_id:
+            state = state.model_copy(update={"task_id": task.id})
+        reporter = Reporter(self, link)
+        async with reporter:
+            io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
+            final = await TaskRunner(spec, io, task, state).advance(event)
+        await self.publish_changes(link, final)
+        await self.refresh_card(await self.github_store.get_link(task_id))
+        return final
+
+    async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
+        """Commit and push what the agents changed, with a PR, before a pause and at the end."""
+        if state.status not in ENDED and state.status not in (
+            TaskStatus.AWAITING_GATE,
+            TaskStatus.AWAITING_HUMAN_INPUT,
+        ):
+            return
+        workdir = self.workspaces / link.task_id
+        if not (workdir / ".git").exists():
+            return
+        sha = await git.commit_all(workdir, f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}")
+        if sha is None and link.branch is None:
+            return
+        owner, repo = link.repo.split("/", 1)
+        branch = link.branch or f"aqm/{link.task_id}"
+        token = await self.gateway.installation_token()
+        if sha is not None:
+            await git.push(workdir, branch, token=token)
+        pr = link.pr_number
+        if pr is None and sha is not None:
+            base = await self._base_branch(link)
+            pr = await self.gateway.create_pull(
+                owner,
+                repo,
+                head=branch,
+                base=base,
+                title=f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}",
+                body=pull_body(link.task_id, link.number),
+            )
+        head = (await git.git("rev-parse", "HEAD", cwd=workdir)).strip()
+        await self.github_store.update_link(link.task_id, branch=branch, pr_number=pr, gate_sha=head)
+
+    async def _base_branch(self, link: TaskLink) -> str:
+        owner, repo = link.repo.split("/", 1)
+        if link.is_pull:
+            pull = await self.gateway.pull(owner, repo, link.number)
+            return pull.base_ref if pull.is_fork else pull.head_ref
+        return (await self.gateway.repository(owner, repo)).default_branch
+
+    # ---- the thread ------------------------------------------------------------------------
+
+    async def card_text(self, task_id: str, link: TaskLink) -> str:
+        task = await self.store.get_task(task_id)
+        state = await load_state(self.store, task)
+        stages = await self.store.list_stages(task_id, texts=False)
+        spec = self.specs.get(task_id)
+        runtimes = {a.id: a.runtime or "session" for a in spec.pipeline.agents} if spec else {}
+        return render.run_card(
+            task, state, stages, pipeline=task.pipeline, runtime_of=runtimes, public_url=self.public_url
+        )
+
+    async def refresh_card(self, link: TaskLink) -> None:
+        owner, repo = link.repo.split("/", 1)
+        text = await self.card_text(link.task_id, link)
+        if link.card_comment_id is not None:
+            await self.gateway.edit_comment(owner, repo, link.card_comment_id, text)
+        if link.check_run_id is not None:
+            await self.update_check_run(link)
+
+    async def post_stage(self, link: TaskLink, number: int) -> None:
+        owner, repo = link.repo.split("/", 1)
+        stage = await self.store.get_stage(link.task_id, number)
+        if stage.kind == "turn":
+            return  # session turns appear in the session's minutes, not one comment each
+        transcript = None
+        if stage.kind == "session":
+            from app.views import transcript_md
+
+            transcript = transcript_md(await self.store.list_stages(link.task_id))
+        for body in render.stage_comment(link.task_id, stage, transcript=transcript):
+            await self.gateway.comment(owner, repo, link.number, body)
+
+    async def open_check_run(self, link: TaskLink, pipeline: str) -> None:
+        owner, repo = link.repo.split("/", 1)
+        check = await self.gateway.create_check_run(
+            owner,
+            repo,
+            name=f"aqm/{pipeline}",
+            head_sha=link.head_sha or "",
+            status="in_progress",
+            output={"title": "Starting", "summary": f"Task {link.task_id} is starting."},
+        )
+        await self.github_store.update_link(link.task_id, check_run_id=check)
+
+    async def update_check_run(self, link: TaskLink) -> None:
+        owner, repo = link.repo.split("/", 1)
+        task = await self.store.get_task(link.task_id)
+        state = await load_state(self.store, task)
+        stages = await self.store.list_stages(link.task_id, texts=False)
+        title, summary, text = render.check_run_output(task, state, stages)
+        fields: dict[str, Any] = {"output": {"title": title, "summary": summary, "text": text}}
+        fields |= _check_status(state)
+        assert link.check_run_id is not None
+        await self.gateway.update_check_run(owner, repo, link.check_run_id, **fields)
+
+
+def pull_body(task_id: str, number: int) -> str:
+    return (
+        f"The changes of aqm task `{task_id}`, started from #{number}.\n\n"
+        "Review them here; the task's run card on the thread shows every stage."
+    )
+
+
+def _check_status(state: TaskState) -> dict[str, Any]:
+    if state.status == TaskStatus.COMPLETED:
+        return {"status": "completed", "conclusion": "success"}
+    if state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
+        return {"status": "completed", "conclusion": "failure"}
+    if state.status == TaskStatus.CANCELLED:
+        return {"status": "completed", "conclusion": "cancelled"}
+    if state.status == TaskStatus.AWAITING_GATE:
+        return {
+            "status": "in_progress",
+            "actions": [
+                {"label": "Approve", "description": "Approve the waiting gate", "identifier": "approve"},
+                {"label": "Reject", "description": "Reject the waiting gate", "identifier": "reject"},
+            ],
+        }
+    return {"status": "in_progress"}

@@ -1,0 +1,68 @@
+"""Webhook intake facts, as functions of bytes and headers: verify, name, parse.
+
+The signature is checked over the raw request bytes (githubkit's constant-time `verify`);
+nothing is parsed or stored before it passes. Payloads are parsed with githubkit's models,
+dispatched on `X-GitHub-Event` (never guessed from the body).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import AqmError
+
+
+class BadDelivery(AqmError):
+    """A delivery we refuse: `status` is the HTTP answer (401 unsigned, 400 malformed)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryHeaders:
+    event: str
+    delivery_id: str
+    signature: str | None
+
+    @classmethod
+    def of(cls, headers: Any) -> DeliveryHeaders:
+        event = headers.get("x-github-event")
+        delivery_id = headers.get("x-github-delivery")
+        if not event or not delivery_id:
+            raise BadDelivery("missing X-GitHub-Event or X-GitHub-Delivery", status=400)
+        return cls(event, delivery_id, headers.get("x-hub-signature-256"))
+
+
+def verify_signature(body: bytes, signature: str | None, secret: str) -> None:
+    """Raise BadDelivery(401) unless `signature` is the HMAC-SHA256 of the raw body."""
+    from githubkit.webhooks import verify
+
+    if not signature or not signature.startswith("sha256=") or not verify(secret, body, signature):
+        raise BadDelivery("bad or missing X-Hub-Signature-256", status=401)
+
+
+def action_of(body: bytes) -> str | None:
+    """The payload's `action` (for the delivery record); BadDelivery(400) when it is not JSON."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadDelivery("the body is not JSON", status=400) from None
+    if not isinstance(payload, dict):
+        raise BadDelivery("the body is not a JSON object", status=400)
+    action = payload.get("action")
+    return action if isinstance(action, str) else None
+
+
+def parse_event(event: str, body: str | bytes) -> Any:
+    """githubkit's model of the payload; None for an event githubkit does not know."""
+    from githubkit.exception import WebhookTypeNotFound
+    from githubkit.webhooks import parse
+
+    try:
+        return parse(event, body)
+    except WebhookTypeNotFound:
+        return None

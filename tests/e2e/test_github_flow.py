@@ -1,0 +1,88 @@
+"""The GitHub App end to end: the real app (FastAPI) and the simulator over HTTP (in process).
+
+A maintainer comments `/aqm run` on an issue; the app records and acknowledges the delivery,
+runs the pipeline (command stages write a file), posts the run card and stage comments, pauses
+at the human gate after pushing the agents' changes as a PR, refuses an outsider's `/approve`,
+and continues on the maintainer's `/approve`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.playground.simulator import GitHubSimulator, Seeded
+from app.queue import InProcessQueue
+from app.server.app import create_app
+from app.settings import Settings
+
+SECRET = "it's a secret to everybody"
+PIPELINE = """\
+agents:
+  - id: writer
+    runtime: command
+    command: ["sh", "-c", "echo 'def greet(name):' > greet.py; echo wrote greet.py"]
+    handoffs: [{to: review}]
+  - id: review
+    runtime: command
+    command: ["echo", "ready for review"]
+    gate: {type: human}
+    handoffs: [{to: done, condition: on_approve}]
+  - id: done
+    runtime: command
+    command: ["echo", "shipped"]
+"""
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> GitHubSimulator:
+    return GitHubSimulator(tmp_path / "github")
+
+
+@pytest.fixture
+def seeded(sim: GitHubSimulator) -> Seeded:
+    return sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": PIPELINE})
+
+
+@pytest.fixture
+async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        data_dir=tmp_path / "aqm-data",
+        github_api_url=sim.base_url,
+        github_app_id=str(seeded.app.id),
+        github_private_key=seeded.key.private_pem,
+        github_webhook_secret=SECRET,
+    )
+    application = create_app(settings, github_transport=sim.transport())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def settle(app: FastAPI) -> None:
+    queue = app.state.queue
+    assert isinstance(queue, InProcessQueue)
+    await queue.join()
+
+
+async def test_run_gate_refusal_and_approval_on_an_issue(sim: GitHubSimulator, app: FastAPI) -> None:
+    issue = sim.open_issue("octo/demo", "Add greet()", "Please add a greet function.", user="maintainer")
+    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    delivery = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
+    assert delivery.response_status == 202
+    await settle(app)
+    thread = sim.thread("octo/demo", issue.number)
+    assert "Waiting for approval" in thread and "/approve T-" in thread, thread
+    assert "wrote greet.py" in thread
+    await hooks.comment_created("octo/demo", issue.number, "outsider", "/approve")
+    await settle(app)
+    thread = sim.thread("octo/demo", issue.number)
+    assert "write access" in thread
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/approve looks good")
+    await settle(app)
+    thread = sim.thread("octo/demo", issue.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert "aqm/T-" in thread and "→ main, open, by @aqm[bot]" in thread  # the agents' commit as a PR
