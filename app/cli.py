@@ -50,7 +50,6 @@ LATER = {
     "fix": ENGINE_ISSUE,
     "restart": ENGINE_ISSUE,
     "chunks": ENGINE_ISSUE,
-    "worker": "the GitHub App's Redis workers (issue: 'GitHub App: webhooks to pipelines')",
     "pull": "the pipeline registry",
     "publish": "the pipeline registry",
     "search": "the pipeline registry",
@@ -293,7 +292,8 @@ def _service_commands(sub: Any) -> None:
     serve = _add(sub, "serve", "Serve the API, and GitHub webhooks when configured", _cmd_serve)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    _add(sub, "worker", "Run pipeline jobs from Redis (AQM_REDIS_URL)")
+    worker = _add(sub, "worker", "Run pipeline jobs from Redis (AQM_REDIS_URL)", _cmd_worker)
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
 
 
 # ---- handlers ------------------------------------------------------------------------------
@@ -384,6 +384,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = build_settings(**overrides)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from app.settings import build_settings
+    from app.worker import run
+
+    run(build_settings(), burst=args.burst)
     return 0
 
 

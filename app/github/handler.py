@@ -325,13 +325,16 @@ class Job:
             )
             return "done"
         link = waiting[0]
-        if len(waiting) > 1 or review.commit_id != link.gate_sha:
+        # The review binds to the state the task paused at: on the task's own PR, its head after the
+        # push before the pause; on the thread's PR, the head the task ran on.
+        expected = link.gate_sha if link.pr_number == thread.number else link.head_sha
+        if len(waiting) > 1 or review.commit_id != expected:
             await gateway.comment(
                 thread.owner,
                 thread.repo,
                 thread.number,
                 render.stale_review_reply(
-                    link.task_id, reviewed_sha=review.commit_id, gate_sha=link.gate_sha or ""
+                    link.task_id, reviewed_sha=review.commit_id, gate_sha=expected or ""
                 ),
             )
             return "done"

@@ -119,7 +119,12 @@ def main() -> int:
         aqm(project, "context", task, "--agent", agent)
     files = sorted(p.name for p in project.iterdir() if p.is_file())
     print(f"\nFiles the agents wrote in {project}: {', '.join(files)}")
-    return 0 if "Status: completed" in finished else 1
+    if "Status: completed" not in finished:
+        return 1
+    print("\n== 5. The same flow on GitHub: the App and the GitHub simulator, offline\n")
+    from app.playground import github_demo
+
+    return github_demo.main()
 
 
 def _shown(file: Path) -> str:

@@ -86,3 +86,40 @@ async def test_run_gate_refusal_and_approval_on_an_issue(sim: GitHubSimulator, a
     thread = sim.thread("octo/demo", issue.number)
     assert "shipped" in thread and "Completed" in thread, thread
     assert "aqm/T-" in thread and "→ main, open, by @aqm[bot]" in thread  # the agents' commit as a PR
+
+
+async def test_a_review_of_the_paused_head_approves_and_a_stale_one_is_refused(
+    sim: GitHubSimulator, app: FastAPI
+) -> None:
+    old_head = sim.commit("octo/demo", {"feature.txt": "v1\n"}, branch="feature", message="feature")
+    pull = sim.open_pull(
+        "octo/demo", head="feature", title="A feature", body="Adds a feature.", user="outsider"
+    )
+    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    await hooks.comment_created("octo/demo", pull.number, "maintainer", "/aqm run review it")
+    await settle(app)
+    assert "Waiting for approval" in sim.thread("octo/demo", pull.number)
+    sim.commit("octo/demo", {"feature.txt": "v2\n"}, branch="feature", message="newer")
+    await hooks.review_submitted(
+        "octo/demo", pull.number, user="maintainer", state="approved"
+    )  # the new head
+    await settle(app)
+    thread = sim.thread("octo/demo", pull.number)
+    assert "Waiting for approval" in thread and "shipped" not in thread
+    await hooks.review_submitted(
+        "octo/demo", pull.number, user="maintainer", state="approved", commit_id=old_head
+    )
+    await settle(app)
+    thread = sim.thread("octo/demo", pull.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert "aqm/T-" in thread and "→ feature" in thread  # a child PR into the thread PR's branch
+
+
+async def test_github_answering_502_then_200_loses_nothing(sim: GitHubSimulator, app: FastAPI) -> None:
+    issue = sim.open_issue("octo/demo", "Add greet()", "body", user="maintainer")
+    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    sim.traffic.fail_next(2, status=502)
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
+    await settle(app)
+    thread = sim.thread("octo/demo", issue.number)
+    assert "Waiting for approval" in thread and "wrote greet.py" in thread, thread
