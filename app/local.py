@@ -91,7 +91,8 @@ class Local:
         runner = TaskRunner(spec, self.io(), task, state)
         final = await runner.advance(event)
         self.report(final)
-        return 0 if final.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.STALLED) else 1
+        ok = (TaskStatus.COMPLETED, TaskStatus.AWAITING_GATE, TaskStatus.AWAITING_HUMAN_INPUT)
+        return 0 if final.status in ok else 1  # a task still in_progress here is a defect: say so
 
     def report(self, state: TaskState) -> None:
         print(f"Status: {state.status.value}  {state.task_id}", file=self.out)

@@ -13,9 +13,8 @@ branches. Nothing here reads a clock, sleeps, or starts a process: the driver do
 
 from __future__ import annotations
 
-from app.engine import sessions
+from app.engine import gating, humans, sessions
 from app.engine.commands import (
-    AskGate,
     ChooseEntry,
     Command,
     Decision,
@@ -26,7 +25,6 @@ from app.engine.commands import (
     StopStages,
 )
 from app.engine.context import plan_context, summary_line
-from app.engine.directives import directive_values
 from app.engine.events import (
     CancelRequested,
     ChunksEdited,
@@ -41,15 +39,11 @@ from app.engine.events import (
     StageFinished,
     TaskStarted,
 )
-from app.engine.gates import DEFAULT_GATE_PROMPT, entry_message, gate_message
-from app.engine.prompts import render
+from app.engine.gates import entry_message
 from app.engine.routing import handoff_decision, route
 from app.engine.spec import RunSpec
-from app.engine.state import ENDED, Branch, GateWait, Question, StageSummary, Step, TaskState, TaskStatus
+from app.engine.state import ENDED, Branch, StageSummary, Step, TaskState, TaskStatus
 from app.spec.models import Agent
-
-GATE_ATTEMPTS = 3  # an unparseable verdict is asked again twice, then the task fails
-OUTPUT_TAIL_CHARS = 2_000
 
 
 def decide(spec: RunSpec, state: TaskState, event: Event) -> tuple[TaskState, list[Command]]:
@@ -82,13 +76,13 @@ class Machine:
             case StageFailed():
                 self.on_stage_failed(event)
             case GateJudged():
-                self.on_gate_judged(event)
+                gating.on_gate_judged(self, event)
             case GateErrored():
-                self.on_gate_errored(event)
+                gating.on_gate_errored(self, event)
             case HumanDecided():
-                self.on_human_decided(event)
+                gating.on_human_decided(self, event)
             case HumanAnswered():
-                self.on_human_answered(event)
+                humans.on_human_answered(self, event)
             case CancelRequested():
                 self.on_cancel(event)
             case Resumed():
@@ -169,22 +163,9 @@ class Machine:
         if step.kind == "agent" and self.spec.agent(step.agent_id).type == "session":
             sessions.begin(self, branch, step)
             return
-        if step.kind == "agent" and self.asks_before(branch, step):
+        if step.kind == "agent" and humans.asks_before(self, branch, step):
             return
         self.launch(branch_id)
-
-    def asks_before(self, branch: Branch, step: Step) -> bool:
-        human = self.spec.agent(step.agent_id).human_input_config
-        if human is None or human.mode not in ("before", "both") or step.asked:
-            return False
-        question = human.prompt or (
-            f"Agent '{step.agent_id}' is about to work on:\n{step.input[:500]}\n"
-            "Any instructions or constraints?"
-        )
-        waiting = Question(agent_id=step.agent_id, questions=(question,), mode="before", input=step.input)
-        self.set_branch(branch.model_copy(update={"status": "awaiting_human_input", "question": waiting}))
-        self.notify("question", question, agent_id=step.agent_id)
-        return True
 
     def allocate(self) -> int | None:
         """The next stage number, or None (and the task failed) past max_stages."""
@@ -292,105 +273,11 @@ class Machine:
             sessions.on_turn_finished(self, branch, step, event.output, usage)
             return
         agent = self.spec.agent(step.agent_id)
-        questions = self.questions_in(agent, event.output)
+        questions = humans.questions_in(self, agent, event.output)
         if questions:
-            self.ask_on_demand(branch, step, event.output, questions, usage)
+            humans.ask_on_demand(self, branch, step, event.output, questions, usage)
             return
-        self.judge(branch, agent, step, event.output, event.exit_code, usage)
-
-    def questions_in(self, agent: Agent, output: str) -> tuple[str, ...]:
-        human = agent.human_input_config
-        if human is None or human.mode not in ("on_demand", "both"):
-            return ()
-        return tuple(directive_values(output, "HUMAN_INPUT"))
-
-    def ask_on_demand(
-        self,
-        branch: Branch,
-        step: Step,
-        output: str,
-        questions: tuple[str, ...],
-        usage: tuple[int, int, float | None],
-    ) -> None:
-        assert step.stage is not None
-        self.record(branch, step, output, status="asked", usage=usage)
-        waiting = Question(
-            agent_id=step.agent_id,
-            questions=questions,
-            mode="on_demand",
-            input=step.input,
-            stage=step.stage,
-            output=output,
-        )
-        self.set_branch(
-            self.state.branch(branch.id).model_copy(
-                update={"status": "awaiting_human_input", "question": waiting, "step": None}
-            )
-        )
-        self.notify("question", "\n".join(questions), stage=step.stage, agent_id=step.agent_id)
-
-    def judge(
-        self,
-        branch: Branch,
-        agent: Agent,
-        step: Step,
-        output: str,
-        exit_code: int,
-        usage: tuple[int, int, float | None],
-    ) -> None:
-        """Apply the agent's gate to a finished stage (or the command's exit code), then route."""
-        assert step.stage is not None
-        gate = agent.gate
-        if gate is None and agent.runtime == "command":
-            verdict = "approved" if exit_code == 0 else "rejected"
-            reason = None if exit_code == 0 else f"exit code {exit_code}\n{output[-OUTPUT_TAIL_CHARS:]}"
-            self.record(branch, step, output, status=verdict, usage=usage, gate_result=verdict, reason=reason)
-            self.after_verdict(branch.id, agent, step.stage, step.input, output, verdict, reason)
-        elif gate is None:
-            self.record(branch, step, output, status="completed", usage=usage)
-            self.route_from(branch.id, agent, step.stage, step.input, output, None, None)
-        elif gate.type == "human":
-            self.record(branch, step, output, status="awaiting_gate", usage=usage)
-            waiting = GateWait(agent_id=agent.id, stage=step.stage, input=step.input, output=output)
-            self.set_branch(
-                self.state.branch(branch.id).model_copy(
-                    update={"status": "awaiting_gate", "gate": waiting, "step": None}
-                )
-            )
-            self.notify(
-                "gate_waiting",
-                f"stage {step.stage}: {agent.id} waits for approval",
-                stage=step.stage,
-                agent_id=agent.id,
-            )
-        else:
-            self.record(branch, step, output, status="judging", usage=usage, finished=False)
-            gate_step = Step(
-                kind="gate", agent_id=agent.id, input=step.input, stage=step.stage, output=output
-            )
-            self.set_branch(self.state.branch(branch.id).model_copy(update={"step": gate_step}))
-            self.ask_gate(agent, gate_step)
-
-    def ask_gate(self, agent: Agent, step: Step) -> None:
-        assert agent.gate is not None and step.stage is not None
-        variables = {
-            "output": step.output,
-            "input": self.state.description,
-            "params": self.spec.pipeline.params,
-        }
-        prompt = render(agent.gate.prompt or DEFAULT_GATE_PROMPT, variables)
-        self.commands.append(
-            AskGate(
-                stage=step.stage,
-                agent_id=agent.id,
-                runtime=self.spec.gate_runtime(agent),
-                model=self.spec.gate_model(agent),
-                timeout_s=self.spec.config.gate.timeout,
-                system_prompt=self.spec.config.gate.system_prompt,
-                message=gate_message(prompt, step.output),
-                attempt=step.attempt,
-            )
-        )
+        gating.judge(self, branch, agent, step, event.output, event.exit_code, usage)
 
     def record(
         self,
@@ -443,117 +330,6 @@ class Machine:
             )
 
     # ---- gates -----------------------------------------------------------------------------
-
-    def on_gate_judged(self, event: GateJudged) -> None:
-        branch = self.branch_at(event.stage)
-        if branch is None or branch.step is None or branch.step.kind != "gate":
-            return
-        step = branch.step
-        agent = self.spec.agent(step.agent_id)
-        usage = (event.usage.input_tokens, event.usage.output_tokens, event.usage.cost_usd)
-        reason = event.reason or None
-        self.record(
-            branch,
-            step,
-            step.output,
-            status=event.decision,
-            gate_result=event.decision,
-            reason=reason,
-            usage=usage,
-        )
-        self.after_verdict(branch.id, agent, event.stage, step.input, step.output, event.decision, reason)
-
-    def on_gate_errored(self, event: GateErrored) -> None:
-        branch = self.branch_at(event.stage)
-        if branch is None or branch.step is None or branch.step.kind != "gate":
-            return
-        step = branch.step
-        if step.attempt >= GATE_ATTEMPTS:
-            self.fail(
-                f"The llm gate of '{step.agent_id}' gave no verdict after {GATE_ATTEMPTS} attempts: "
-                f"{event.error}",
-                stage=event.stage,
-            )
-            return
-        retry = step.model_copy(update={"attempt": step.attempt + 1})
-        self.set_branch(branch.model_copy(update={"step": retry}))
-        self.notify(
-            "note", f"gate of {step.agent_id}: no verdict ({event.error}); asking again", stage=event.stage
-        )
-        self.ask_gate(self.spec.agent(step.agent_id), retry)
-
-    def after_verdict(
-        self,
-        branch_id: str,
-        agent: Agent,
-        stage: int,
-        stage_input: str,
-        output: str,
-        verdict: str,
-        reason: str | None,
-    ) -> None:
-        if verdict == "rejected" and agent.gate is not None:
-            count = self.state.rejections.get(agent.id, 0) + 1
-            self.state = self.state.model_copy(
-                update={"rejections": {**self.state.rejections, agent.id: count}}
-            )
-            if count > agent.gate.max_retries:
-                self.fail(
-                    f"The gate of '{agent.id}' rejected {count} times; max_retries is "
-                    f"{agent.gate.max_retries}. Last reason: {reason or 'none given'}",
-                    stage=stage,
-                )
-                return
-        self.route_from(branch_id, agent, stage, stage_input, output, verdict, reason)
-
-    def on_human_decided(self, event: HumanDecided) -> None:
-        waiting = [b for b in self.state.branches if b.status == "awaiting_gate" and b.gate is not None]
-        if event.agent_id is not None:
-            waiting = [b for b in waiting if b.gate is not None and b.gate.agent_id == event.agent_id]
-        if len(waiting) != 1:
-            return  # the caller checks that exactly one gate is meant; a stale decision changes nothing
-        branch = waiting[0]
-        gate = branch.gate
-        assert gate is not None
-        self.set_branch(branch.model_copy(update={"gate": None, "status": "running"}))
-        step = Step(kind="agent", agent_id=gate.agent_id, input=gate.input, stage=gate.stage)
-        reason = event.reason or None
-        self.commands.append(
-            SaveStage(
-                gate.stage,
-                gate.agent_id,
-                branch.id,
-                "agent",
-                status=event.decision,
-                gate_result=event.decision,
-                reject_reason=reason,
-            )
-        )
-        self.record_decision(branch, step, event)
-        self.after_verdict(
-            branch.id,
-            self.spec.agent(gate.agent_id),
-            gate.stage,
-            gate.input,
-            gate.output,
-            event.decision,
-            reason,
-        )
-
-    def record_decision(self, branch: Branch, step: Step, event: HumanDecided) -> None:
-        assert step.stage is not None
-        by = f" by {event.by}" if event.by else ""
-        self.notify(
-            "gate_decided",
-            f"stage {step.stage}: {step.agent_id} {event.decision}{by}",
-            stage=step.stage,
-            agent_id=step.agent_id,
-        )
-        history = tuple(
-            h.model_copy(update={"status": event.decision}) if h.number == step.stage else h
-            for h in self.state.history
-        )
-        self.state = self.state.model_copy(update={"history": history})
 
     # ---- routing ---------------------------------------------------------------------------
 
@@ -636,28 +412,6 @@ class Machine:
         )
         self.notify("task_ended", f"Task {self.state.task_id} failed: {message}", stage=stage)
 
-    def on_human_answered(self, event: HumanAnswered) -> None:
-        waiting = [b for b in self.state.branches if b.status == "awaiting_human_input" and b.question]
-        if event.agent_id is not None:
-            waiting = [b for b in waiting if b.question is not None and b.question.agent_id == event.agent_id]
-        if len(waiting) != 1:
-            return
-        branch = waiting[0]
-        question = branch.question
-        assert question is not None
-        self.set_branch(branch.model_copy(update={"question": None, "status": "running"}))
-        self.notify("answered", f"{question.agent_id} got an answer", agent_id=question.agent_id)
-        if question.mode == "before":
-            text = f"{question.input}\n\n--- User Input ---\n{event.answer}"
-        else:
-            asked = "\n".join(f"- {q}" for q in question.questions)
-            text = (
-                f"{question.input}\n\n--- Agent's Questions ---\n{asked}\n\n--- User Response ---\n"
-                f"{event.answer}\n\n--- Previous Agent Output ---\n{question.output}\n\n"
-                "Continue based on the user's response."
-            )
-        self.start(branch.id, Step(kind="agent", agent_id=question.agent_id, input=text, asked=True))
-
     def on_cancel(self, event: CancelRequested) -> None:
         running = tuple(self.state.running_stages())
         if running:
@@ -695,7 +449,7 @@ class Machine:
             if step.kind == "entry":
                 self.ask_entry()
             elif step.kind == "gate":
-                self.ask_gate(self.spec.agent(step.agent_id), step)
+                gating.ask_gate(self, self.spec.agent(step.agent_id), step)
             elif step.stage is not None or step.kind in ("turn", "summary"):
                 self.launch(branch.id)
             else:

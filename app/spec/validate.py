@@ -275,7 +275,8 @@ def _check_templates(agent: Agent, ctx: CheckContext) -> list[SpecError]:
 
 SIMPLE_TEMPLATE = re.compile(
     r"(?:[^{}]|\{(?![{%#])|\}(?!\}))*"  # text without Jinja delimiters
-    r"(?:\{\{\s*[A-Za-z_][A-Za-z0-9_.]*\s*(?:\|\s*[A-Za-z_][A-Za-z0-9_]*\s*)*\}\}"  # {{ name | filter }}
+    r"(?:\{\{\s*(?!(?:and|or|not|in|is|if|else)\b)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"  # {{ a.b
+    r"\s*(?:\|\s*[A-Za-z_]\w*\s*)*\}\}"  # | filter }}
     r"(?:[^{}]|\{(?![{%#])|\}(?!\}))*)*"
 )
 

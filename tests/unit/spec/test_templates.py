@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import TemplateSyntaxError
@@ -55,6 +56,14 @@ def test_the_fast_path_only_accepts_templates_jinja_accepts(source: str) -> None
 
 def test_a_broken_template_reports_its_line() -> None:
     assert template_problem("one\ntwo\nthree {{ x }\n") == (3, "unexpected '}'")
+
+
+@pytest.mark.parametrize(
+    "source", ["{{input.}}", "{{ in }}", "{{ not }}", "{{ a..b }}", "{{ a | }}", "{{ 1a }}"]
+)
+def test_near_misses_are_left_to_jinja(source: str) -> None:
+    assert not SIMPLE_TEMPLATE.fullmatch(source)
+    assert (template_problem(source) is None) == jinja_accepts(source)
 
 
 def test_plain_variables_and_filters_take_the_fast_path() -> None:
