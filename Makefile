@@ -41,6 +41,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/local_model.py
+	$(BIN)/python bench/webhook_latency.py
+	$(BIN)/python bench/github_calls.py
+	$(BIN)/python bench/first_card.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -103,17 +103,14 @@ async def measure_adapter(runs: int) -> dict[str, float]:
     runtime = LocalRuntime(pool)
     await stage(runtime)  # warms the child
     warm = [await stage(runtime) for _ in range(runs)]
-    plans = itertools.cycle(
-        ["1. write greet\n2. test it", "1. add a limiter\n2. return 429", "1. count\n2. print"]
-    )
     verdicts = [
         await stage(
             runtime,
-            prompt=gate_message("Does this plan do the task?", next(plans)),
+            prompt=gate_message("Does this plan do the task?", f"1. start {task}\n2. test it"),
             schema=VERDICT_SCHEMA,
             flags=(),
         )
-        for _ in range(runs)
+        for task in itertools.islice(itertools.cycle(TASKS), runs)
     ]
     rss = peak_rss_mib(pool)
     pool.close()
@@ -125,6 +122,7 @@ async def measure_adapter(runs: int) -> dict[str, float]:
         "tokens_per_s": rate(warm),
         "tokens_per_s_1": rate(await warm_stages(runs, threads=1)),
         "verdict_s": statistics.median(v["total_s"] for v in verdicts),
+        "verdict_tokens": statistics.median(v["tokens"] for v in verdicts),
         "rss_mib": rss,
     }
 
@@ -161,7 +159,11 @@ def print_table(figures: dict[str, float], pipeline: list[float]) -> None:
         ("cold stage: 128 tokens, total", f"{figures['cold_total_s']:.3f} s", None),
         ("tokens per second (2 threads, warm)", f"{figures['tokens_per_s']:.1f}", None),
         ("tokens per second (1 thread, warm)", f"{figures['tokens_per_s_1']:.1f}", None),
-        ("constrained gate verdict (warm), total", f"{figures['verdict_s']:.3f} s", None),
+        (
+            f"constrained gate verdict (warm, {figures['verdict_tokens']:.0f} tokens), total",
+            f"{figures['verdict_s']:.3f} s",
+            None,
+        ),
         ("peak RSS of the child", f"{figures['rss_mib']:.0f} MiB", None),
         (
             "3-stage smoke pipeline, `aqm run` wall (median)",
@@ -190,7 +192,7 @@ def main() -> int:
     print(f"model: {default_model_path()}\nCPUs: {os.cpu_count()}, threads per generation: 2")
     print(f"load average before: {os.getloadavg()[0]:.2f} (other processes slow every figure down)\n")
     figures = asyncio.run(measure_adapter(args.runs))
-    pipeline = pipeline_seconds(max(1, args.runs // 2))
+    pipeline = pipeline_seconds(max(3, args.runs // 2))
     print_table(figures, pipeline)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0

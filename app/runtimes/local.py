@@ -8,9 +8,10 @@
 
 The model runs in a child process (`local_worker.py`), never in this one: llama.cpp is native
 code, and a crash there (a segfault) must fail the stage, not the CLI or the worker driving the
-task. The child stays warm between stages (measured in bench/local_model.py: a stage reusing it
-starts answering in about 0.15 s, one loading the model afresh in about 0.5 s): `WorkerPool`
-keeps one idle child per model and environment, and a stage takes it or starts its own.
+task. The child stays warm between stages (bench/local_model.py, on an idle 2-core machine: a
+stage reusing it starts answering in about 0.13 s, one starting a child that loads the model in
+about 1 s): `WorkerPool` keeps one idle child per model and environment, and local stages take
+turns on the cores (two generations at once on two cores are slower than one after the other).
 
 - Streaming: each token is a `TextDelta`; usage is the prompt's and the answer's token counts.
 - Timeout and cancel: the child's process group is killed at once (a generation cannot be

@@ -7,6 +7,7 @@ answer without the model (`stub`), or fail as native code can (`segfault`, `abor
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -246,3 +247,26 @@ def test_every_structured_choice_of_the_engine_is_answered_by_a_local_model(proj
     stages = [line.split("▶ ")[1] for line in ran.stdout.splitlines() if "▶ " in line]
     assert stages == ["stage 1: router", "stage 2: writer", "stage 3: critic"]
     assert "stage 2: writer approved" in ran.stdout
+
+
+SESSION_PIPELINE = """
+agents:
+  - id: talk
+    type: session
+    participants: [ann, bob]
+    max_rounds: 2
+  - {id: ann, runtime: local, system_prompt: "Discuss: {{ input }}"}
+  - {id: bob, runtime: local, system_prompt: "Discuss: {{ input }}"}
+"""
+
+
+def test_a_session_turn_on_a_local_model_always_casts_a_vote_line(project: LocalProject) -> None:
+    project.pipeline(SESSION_PIPELINE)
+
+    ran = project.aqm("run", "tabs or spaces", env={TEST_MODE: "stub"})
+
+    assert ran.returncode == 0 and "Status: completed" in ran.stdout, ran.stdout + ran.stderr
+    task_id = re.search(r"^Task (T-[0-9A-F]+)", ran.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    turns = project.aqm("context", task_id, "--transcript").stdout.split("### Result")[0]
+    assert turns.count("NO CONSENSUS YET") == 4  # two rounds of two turns, each ending with its choice
+    assert "max rounds (2) reached without consensus" in ran.stdout
