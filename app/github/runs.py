@@ -101,10 +101,10 @@ def _pipeline_path(files: dict[str, str], name: str) -> str:
     names = sorted(
         {p[len("pipelines/") : -5] for p in files if p.startswith("pipelines/") and p.endswith(".yaml")}
     )
-    raise ConfigProblem(
-        f"No pipeline named `{name}` in `.aqm/` on the default branch"
-        + (f" (pipelines: {', '.join(names)})." if names else "; add `.aqm/agents.yaml`.")
+    message = f"No pipeline named `{name}` in `.aqm/` on the default branch" + (
+        f" (pipelines: {', '.join(names)})." if names else "; add `.aqm/agents.yaml`."
     )
+    raise ConfigProblem(render.escape_text(message))  # the name comes from the comment: escape it
 
 
 def _shown(errors: list[SpecError]) -> list[SpecError]:
