@@ -138,7 +138,9 @@ class Reporter:
                 if note.kind == "stage_finished" and note.stage is not None:
                     await self.tasks.post_stage(self.link, note.stage)
                 if note.kind in ("stage_started", "stage_finished", "gate_waiting", "question", "task_ended"):
-                    await self.tasks.refresh_card(self.link)
+                    # the check run changes status only at a pause or the end: update it then
+                    checks = note.kind in ("gate_waiting", "question", "task_ended")
+                    await self.tasks.refresh_card(self.link, checks=checks)
             except Exception:  # reporting must never stop the task; the final card is rewritten anyway
                 log.exception("reporting on %s failed", self.link.task_id)
 
@@ -277,12 +279,12 @@ class ThreadTasks:
             task, state, stages, pipeline=task.pipeline, runtime_of=runtimes, public_url=self.public_url
         )
 
-    async def refresh_card(self, link: TaskLink) -> None:
+    async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:
         owner, repo = link.repo.split("/", 1)
         text = await self.card_text(link.task_id, link)
         if link.card_comment_id is not None:
             await self.gateway.edit_comment(owner, repo, link.card_comment_id, text)
-        if link.check_run_id is not None:
+        if checks and link.check_run_id is not None:
             await self.update_check_run(link)
 
     async def post_stage(self, link: TaskLink, number: int) -> None:
