@@ -119,6 +119,10 @@ class Job:
         is_pull = bool(getattr(issue, "pull_request", None)) or self.delivery.event.startswith("pull_request")
         return Thread(owner, repo, int(issue.number), is_pull, installation_id, event.sender.login)
 
+    async def reply(self, thread: Thread, gateway: GitHubGateway, body: str) -> None:
+        """Comment on the thread the delivery came from (`body` is already rendered and escaped)."""
+        await gateway.comment(thread.owner, thread.repo, thread.number, body)
+
     def gateway(self, thread: Thread) -> GitHubGateway:
         return self.services.clients.gateway(thread.installation_id)
 
@@ -155,9 +159,7 @@ class Job:
         if grammar.needs_write(command):
             level = await gateway.permission(thread.owner, thread.repo, thread.actor)
             if level not in WRITE:
-                await gateway.comment(
-                    thread.owner, thread.repo, thread.number, render.refusal(thread.actor, _verb(command))
-                )
+                await self.reply(thread, gateway, render.refusal(thread.actor, _verb(command)))
                 return
         if isinstance(command, grammar.RunCommand):
             await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
@@ -173,20 +175,18 @@ class Job:
         elif isinstance(command, grammar.StatusCommand):
             await self.status(thread, gateway, command.task_id)
         elif isinstance(command, grammar.HelpCommand | grammar.Unknown):
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.help_reply(command if isinstance(command, grammar.Unknown) else None),
             )
         else:
             message = (
                 getattr(command, "message", None) or f"`{_verb(command)}` is not available on GitHub yet."
             )
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.help_reply(None) + "\n\n" + render.escape_text(message),
             )
 
@@ -197,13 +197,12 @@ class Job:
                 gateway, thread, repository, command.pipeline, command.params
             )
         except ConfigProblem as problem:
-            await gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
+            await self.reply(thread, gateway, problem.reply)
             return
         if command.agent is not None and command.agent not in loaded.pipeline.ids:
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.escape_text(f"No agent `{command.agent}` in pipeline `{loaded.pipeline.name}`."),
             )
             return
@@ -246,10 +245,9 @@ class Job:
     ) -> None:
         found = await self.find(thread, task_id)
         if found is None:
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.escape_text(f"No aqm task {task_id or ''} on this thread.".replace("  ", " ")),
             )
             return
@@ -260,7 +258,7 @@ class Job:
         try:
             loaded = await load_from_default_branch(gateway, thread, repository, task.pipeline, {})
         except ConfigProblem as problem:
-            await gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
+            await self.reply(thread, gateway, problem.reply)
             return
         tasks.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
         await tasks.advance(link.task_id, event)
@@ -269,10 +267,9 @@ class Job:
         decision = "approved" if isinstance(command, grammar.ApproveCommand) else "rejected"
         found = await self.find(thread, command.task_id)
         if found is None or found[1] != "awaiting_gate":
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.escape_text("No aqm task waits for approval on this thread."),
             )
             return
@@ -282,10 +279,9 @@ class Job:
     async def cancel(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:
         found = await self.find(thread, task_id)
         if found is None or found[1] in {s.value for s in ENDED}:
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.escape_text("No running aqm task on this thread."),
             )
             return
@@ -296,15 +292,14 @@ class Job:
     async def status(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:
         found = await self.find(thread, task_id)
         if found is None:
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.escape_text("No aqm task on this thread yet. Start one with `/aqm run`."),
             )
             return
         text = await self.tasks(gateway).card_text(found[0].task_id, found[0])
-        await gateway.comment(thread.owner, thread.repo, thread.number, text)
+        await self.reply(thread, gateway, text)
 
     # ---- reviews ---------------------------------------------------------------------------
 
@@ -320,19 +315,16 @@ class Job:
         if not waiting:
             return "ignored"
         if await gateway.permission(thread.owner, thread.repo, thread.actor) not in WRITE:
-            await gateway.comment(
-                thread.owner, thread.repo, thread.number, render.refusal(thread.actor, "review")
-            )
+            await self.reply(thread, gateway, render.refusal(thread.actor, "review"))
             return "done"
         link = waiting[0]
         # The review binds to the state the task paused at: on the task's own PR, its head after the
         # push before the pause; on the thread's PR, the head the task ran on.
         expected = link.gate_sha if link.pr_number == thread.number else link.head_sha
         if len(waiting) > 1 or review.commit_id != expected:
-            await gateway.comment(
-                thread.owner,
-                thread.repo,
-                thread.number,
+            await self.reply(
+                thread,
+                gateway,
                 render.stale_review_reply(
                     link.task_id, reviewed_sha=review.commit_id, gate_sha=expected or ""
                 ),

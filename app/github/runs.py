@@ -57,6 +57,7 @@ class Loaded:
     pipeline: Pipeline
     config: ProjectConfig
     files: dict[str, str]
+    default_branch: str  # the branch the files were read from
 
 
 class ConfigProblem(Exception):  # carries the reply to post
@@ -90,7 +91,7 @@ async def load_from_default_branch(
             f"This pipeline puts params into `{'`, `'.join(risky)}`. Params given in a comment "
             "fill prompt text only, so this run is refused. Run it without `--param`."
         )
-    return Loaded(loaded, config, files)
+    return Loaded(loaded, config, files, repository.default_branch)
 
 
 def _pipeline_path(files: dict[str, str], name: str) -> str:
@@ -194,19 +195,18 @@ class ThreadTasks:
             await self.open_check_run(link, pipeline.name)
         workdir = self.workspaces / task.id
         await git.checkout(clone_url, head_sha, workdir, token=await self.gateway.installation_token())
-        await git.restore_instruction_files(workdir, await self._default_instructions(thread))
+        await git.restore_instruction_files(
+            workdir, await self._default_instructions(thread, loaded.default_branch)
+        )
         await self.advance(task.id, TaskStarted(agent))
         return task
 
-    async def _default_instructions(self, thread: Thread) -> dict[str, str]:
+    async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
         """Agent instruction files on the default branch (only the top-level ones are fetched)."""
-        repository = await self.gateway.repository(thread.owner, thread.repo)
         found: dict[str, str] = {}
         for name in git.INSTRUCTION_FILES:
             with contextlib.suppress(Exception):
-                tree = await self.gateway.read_tree(
-                    thread.owner, thread.repo, repository.default_branch, name
-                )
+                tree = await self.gateway.read_tree(thread.owner, thread.repo, default_branch, name)
                 found.update((name, text) for text in tree.values())
         return found
 
