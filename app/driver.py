@@ -37,8 +37,8 @@ from app.engine.spec import RunSpec
 from app.engine.state import ENDED, StageSummary, TaskState, TaskStatus
 from app.errors import RuntimeFailed, StoreError, VersionConflict
 from app.runtimes.base import Finished, RunRequest, Runtime, RuntimeEvent, TextDelta
+from app.store.api import Store
 from app.store.records import StageRecord, TaskRecord
-from app.store.store import TaskStore
 
 WATCH_INTERVAL_S = 0.5
 Progress = Callable[[Notify], None]
@@ -49,7 +49,7 @@ RuntimeFactory = Callable[[str], Runtime]
 class DriverIO:
     """What the driver talks to; built once by an entry point (CLI, worker, Action)."""
 
-    store: TaskStore
+    store: Store
     runtimes: RuntimeFactory
     workdir: Path
     progress: Progress = lambda _: None
@@ -309,7 +309,7 @@ class TaskRunner:
         self.state = stalled
 
 
-async def history_of(store: TaskStore, task_id: str) -> tuple[StageSummary, ...]:
+async def history_of(store: Store, task_id: str) -> tuple[StageSummary, ...]:
     """Rebuild a loaded task's stage summaries from its stage records (finished stages only)."""
     from app.engine.context import summary_line
 
@@ -329,5 +329,5 @@ async def history_of(store: TaskStore, task_id: str) -> tuple[StageSummary, ...]
     )
 
 
-async def load_state(store: TaskStore, task: TaskRecord) -> TaskState:
+async def load_state(store: Store, task: TaskRecord) -> TaskState:
     return TaskState.from_core(task.state, await history_of(store, task.id))

@@ -31,8 +31,8 @@ from app.errors import TaskError
 from app.project import Project
 from app.runtimes.registry import get_runtime
 from app.settings import Settings
+from app.store.api import Store, open_store
 from app.store.records import TaskRecord
-from app.store.store import TaskStore
 
 RESTARTABLE = {TaskStatus.FAILED, TaskStatus.COMPLETED, TaskStatus.STALLED, TaskStatus.CANCELLED}
 
@@ -43,14 +43,14 @@ class Local:
 
     project: Project
     settings: Settings
-    store: TaskStore
+    store: Store
     out: TextIO = sys.stdout
     progress: Callable[[Notify], None] | None = None
 
     @classmethod
     async def open(cls, project: Project, settings: Settings, *, out: TextIO = sys.stdout) -> Local:
-        url = settings.database_url or f"sqlite+aiosqlite:///{project.aqm_dir / 'aqm.db'}"
-        return cls(project, settings, await TaskStore.connect(url), out)
+        store = await open_store(settings.database_url, default_file=project.aqm_dir / "aqm.db")
+        return cls(project, settings, store, out)
 
     async def close(self) -> None:
         await self.store.close()

@@ -1,9 +1,7 @@
 """Open the async SQLAlchemy engine for a database URL, set up the way the store relies on.
 
-SQLite (the default, one file): the parent folder is created; every connection gets WAL (readers
-never wait for the writer), a busy timeout (a writer waits for another instead of failing with
-"database is locked"), foreign keys (cascade of stages) and synchronous=NORMAL (with WAL: a
-killed process loses nothing; a power cut may lose the last commits, never consistency).
+SQLite (the default, one file): the parent folder is created; every connection gets the pragmas of
+app/store/schema.py (WAL, busy timeout, foreign keys, synchronous=NORMAL).
 PostgreSQL (asyncpg): connections are checked before use, so a restarted server costs no task;
 `schema` puts the tables in that (existing) schema through the connection's search_path.
 Bound parameters are never rendered into errors or logs: they hold prompts and outputs.
@@ -11,8 +9,6 @@ Bound parameters are never rendered into errors or logs: they hold prompts and o
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +17,11 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.errors import ConfigError
+from app.store.schema import set_pragmas
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_PRAGMAS = (
-    f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-    "foreign_keys = ON",
-    "synchronous = NORMAL",
-)
 IN_MEMORY = ("", ":memory:")
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 EXAMPLE_URLS = "sqlite+aiosqlite:///path/to/tasks.db or postgresql+asyncpg://user@host/database"
-WAL_ATTEMPTS = 50
-WAL_RETRY_S = 0.02
 
 
 def open_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -67,30 +56,6 @@ def open_sqlite(url: URL) -> AsyncEngine:
     engine = create_async_engine(url, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", lambda conn, _record: set_pragmas(conn, wal=not in_memory))
     return engine
-
-
-def set_pragmas(dbapi_connection: Any, *, wal: bool) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in SQLITE_PRAGMAS:
-            cursor.execute(f"PRAGMA {pragma}")
-        if wal:
-            use_wal(cursor)
-    finally:
-        cursor.close()
-
-
-def use_wal(cursor: Any) -> None:
-    """Switch the file to WAL (it stays so). Two connections switching a fresh file at once
-    make one fail with "database is locked" without waiting: that one tries again."""
-    for attempt in range(1, WAL_ATTEMPTS + 1):
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError:
-            if attempt == WAL_ATTEMPTS:
-                raise
-            time.sleep(WAL_RETRY_S)  # blocks the event loop briefly, only ever on a brand-new file
 
 
 def open_server(url: URL, *, schema: str | None) -> AsyncEngine:

@@ -23,11 +23,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import StoreError
+from app.store.schema import HEAD_REVISION
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0002"  # the newest file in migrations/versions/; a test checks they agree
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x61716D_0001  # pg_advisory_xact_lock key: "aqm", migrations
 

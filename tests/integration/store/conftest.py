@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.store.database import open_engine
+from app.store.lite import LiteTaskStore, sqlite_file
 from app.store.store import TaskStore
 
 POSTGRES_PORT = 5432
@@ -45,11 +46,15 @@ def service_up(port: int, host: str = "127.0.0.1") -> bool:
 class Database:
     """Where a test's store lives: the URL and (PostgreSQL) the test's own schema."""
 
-    kind: str  # "sqlite" | "postgresql"
+    kind: str  # "sqlite" | "lite" (the CLI's sqlite3 store, same file format) | "postgresql"
     url: str
     schema: str | None = None
 
     async def connect(self, **kwargs: Any) -> TaskStore:
+        if self.kind == "lite":
+            path = sqlite_file(self.url)
+            assert path is not None
+            return await LiteTaskStore.connect(path, **kwargs)  # type: ignore[return-value]
         return await TaskStore.connect(self.url, schema=self.schema, **kwargs)
 
     def engine(self) -> AsyncEngine:
@@ -71,10 +76,10 @@ async def postgres_schema() -> AsyncIterator[str]:
         await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "lite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        yield Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
+    if request.param in ("sqlite", "lite"):
+        yield Database(request.param, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
         return
     if not service_up(POSTGRES_PORT):
         pytest.skip(f"no PostgreSQL on 127.0.0.1:{POSTGRES_PORT}")

@@ -14,7 +14,8 @@ from sqlalchemy import Connection, text
 
 from app.errors import ConfigError, StoreError
 from app.store import migrate
-from app.store.migrate import HEAD_REVISION, alembic_config, current_revision
+from app.store.migrate import alembic_config, current_revision
+from app.store.schema import HEAD_REVISION
 from app.store.store import TaskStore
 from app.store.tables import Base
 from tests.integration.store.conftest import Database
