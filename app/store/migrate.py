@@ -27,7 +27,7 @@ from app.errors import StoreError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0002"  # the newest file in migrations/versions/; a test checks they agree
+HEAD_REVISION = "0003"  # the newest file in migrations/versions/; a test checks they agree
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x61716D_0001  # pg_advisory_xact_lock key: "aqm", migrations
 
