@@ -1,6 +1,7 @@
-"""Real `aqm worker` processes on Redis: a worker SIGKILLed mid-stage, and two workers keeping order.
+"""Real `aqm worker` processes on Redis (a worker SIGKILLed mid-stage; two workers keeping order),
+and `aqm serve` with its in-process queue SIGKILLed mid-stage and started again.
 
-The app (FastAPI, arq queue) records and enqueues deliveries from the simulator, which serves
+With Redis, the app (FastAPI, arq queue) records and enqueues deliveries from the simulator, which serves
 GitHub on a real port; the workers are `python -m app.cli worker` subprocesses with their own
 process groups, configured through AQM_* variables (short leases: 3 s, a reconciler every 1 s).
 A missing Redis or PostgreSQL skips these tests on a laptop and fails them in CI (CI=true).
@@ -67,7 +68,7 @@ needs_postgres = pytest.mark.skipif(not service_up(5432), reason="no PostgreSQL 
 
 
 def settings_for(
-    tmp_path: Path, seeded: Seeded, base_url: str, redis_url: str, database_url: str | None
+    tmp_path: Path, seeded: Seeded, base_url: str, redis_url: str | None, database_url: str | None
 ) -> Settings:
     return Settings(
         data_dir=tmp_path / "aqm-data",
@@ -92,7 +93,6 @@ class Workers:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "AQM_DATA_DIR": str(settings.data_dir),
-            "AQM_REDIS_URL": str(settings.redis_url),
             "AQM_GITHUB_API_URL": settings.github_api_url,
             "AQM_GITHUB_APP_ID": str(settings.github_app_id),
             "AQM_GITHUB_PRIVATE_KEY": settings.github_private_key.get_secret_value(),
@@ -103,16 +103,20 @@ class Workers:
         }
         if settings.database_url:
             self.env["AQM_DATABASE_URL"] = settings.database_url
+        if settings.redis_url:
+            self.env["AQM_REDIS_URL"] = settings.redis_url
         self.logs = logs
         self.processes: list[subprocess.Popen[bytes]] = []
         self.files: list[IO[bytes]] = []
 
-    def start(self, data_dir: Path | None = None) -> subprocess.Popen[bytes]:
-        env = self.env | ({"AQM_DATA_DIR": str(data_dir)} if data_dir else {})
+    def start(
+        self, data_dir: Path | None = None, *, command: tuple[str, ...] = ("worker",), **env_vars: str
+    ) -> subprocess.Popen[bytes]:
+        env = self.env | ({"AQM_DATA_DIR": str(data_dir)} if data_dir else {}) | env_vars
         log = (self.logs / f"worker-{len(self.processes) + 1}.log").open("wb")
         self.files.append(log)
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", *command],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -314,3 +318,63 @@ async def test_two_workers_run_ten_tasks_on_five_pulls_one_at_a_time_per_pull(tm
                         assert thread.count("is queued behind") == 1, thread
                 finally:
                     await store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_aqm_serve_killed_mid_stage_resumes_the_task_when_it_starts_again(tmp_path: Path) -> None:
+    """Without Redis: the in-process queue's reconciler, at the next start, resumes what a killed server ran."""
+    sim = GitHubSimulator(tmp_path / "github")
+    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": KILLED_MID_STAGE})
+    with sim.serve() as base_url:
+        settings = settings_for(tmp_path, seeded, base_url, None, None)
+        store = await TaskStore.connect(settings.effective_database_url)
+        try:
+            with workers_of(settings, tmp_path / "logs") as servers:
+                port = free_port()
+                first = servers.start(command=("serve",), AQM_PORT=str(port))
+                url = f"http://127.0.0.1:{port}"
+                async with httpx.AsyncClient() as client:
+
+                    async def up() -> bool | None:
+                        try:
+                            return True if (await client.get(f"{url}/healthz")).status_code == 200 else None
+                        except httpx.TransportError:
+                            return None
+
+                    await eventually(up, timeout_s=30, what="aqm serve to answer")
+                    issue = sim.open_issue("octo/demo", "Three stages", "", user="maintainer")
+                    hooks = sim.deliverer(f"{url}/webhook", client=client, secret=SECRET)
+                    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
+
+                    async def second_stage_running() -> str | None:
+                        for task in await store.list_tasks():
+                            stages = await store.list_stages(task.id, texts=False)
+                            if any(s.number == 2 and s.status == "running" for s in stages):
+                                return task.id
+                        return None
+
+                    task_id = await eventually(second_stage_running, timeout_s=30, what="stage 2 to run")
+                servers.kill(first)
+                servers.start(command=("serve",), AQM_PORT=str(free_port()))
+
+                async def reported() -> bool | None:
+                    thread = sim.thread("octo/demo", issue.number)
+                    return True if "third stage output" in thread and "Completed" in thread else None
+
+                try:
+                    await eventually(reported, timeout_s=45, what="the resumed task to end")
+                except AssertionError:
+                    raise AssertionError(servers.output()) from None
+            assert [t.id for t in await store.list_tasks()] == [task_id]
+            assert [s.number for s in await store.list_stages(task_id, texts=False)] == [1, 2, 3]
+        finally:
+            await store.close()
+    thread = sim.thread("octo/demo", issue.number)
+    for output in ("first stage output", "second stage output", "third stage output"):
+        assert thread.count(output) == 1, thread
