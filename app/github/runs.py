@@ -354,7 +354,7 @@ class ThreadTasks:
         if not leased and not isinstance(event, CancelRequested):
             log.warning("%s is running elsewhere (or queued); %s not fed", task_id, type(event).__name__)
             return await load_state(self.store, await self.store.get_task(task_id))
-        async with self.leased(task_id):
+        async with self.leased(task_id) if leased else contextlib.nullcontext():
             task = await self.store.get_task(task_id)
             link = await self.github_store.get_link(task_id)
             spec = self.specs[task_id]

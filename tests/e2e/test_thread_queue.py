@@ -6,6 +6,7 @@ stages. Two `/aqm run` comments arrive together and two queue workers take them 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,3 +137,26 @@ async def test_a_replayed_delivery_finds_its_task_and_starts_no_other(
     assert [status for _, status in tasks] == ["completed"]
     thread = sim.thread("octo/demo", issue.number)
     assert thread.count("slow stage done") == 1 and thread.count("Edited in place as the task runs") == 1
+
+
+async def test_a_queued_run_can_be_cancelled_before_it_starts(sim: GitHubSimulator, tmp_path: Path) -> None:
+    slower = SLOW.replace("sleep 1;", "sleep 3;")
+    async for app in running_app(sim, tmp_path, slower):
+        issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+        hooks = sim.deliverer(
+            "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
+        )
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
+        for _ in range(100):
+            if "is queued behind" in sim.thread("octo/demo", issue.number):
+                break
+            await asyncio.sleep(0.05)
+        services: Services = app.state.services
+        (second, _), (first, running) = await services.github_store.thread_tasks("octo/demo", issue.number)
+        assert running in ("pending", "in_progress")
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", f"/aqm cancel {second.task_id}")
+        await settle(app)
+        assert (await services.store.get_task(first.task_id)).status == "completed"
+        assert (await services.store.get_task(second.task_id)).status == "cancelled"
+        assert await services.store.list_stages(second.task_id) == []
