@@ -9,7 +9,8 @@ own branch when config says so and the branch is in the same repository).
 One task per thread runs at a time (app/store/github.py, "queue and leases"): `start` records
 the task queued with its run card, then `run_queue` claims the thread's slot for the earliest
 queued task and runs it, and the next one when it pauses or ends. A task runs under a lease
-renewed while it runs; `resume` is how the reconciler picks up a task whose worker died.
+renewed while it runs (app/github/leases.py); `resume` is how the reconciler picks up a task whose
+worker died.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
 from app.github import render
 from app.github.gateway import GitHubGateway, Repository
+from app.github.leases import Leases
 from app.runtimes import git
 from app.spec.loader import Pipeline, load_config, load_pipeline
 from app.spec.models import ProjectConfig
@@ -174,12 +176,9 @@ class ThreadTasks:
         self.runtimes = runtimes
         self.workspaces = workspaces
         self.public_url = public_url
-        self.owner = owner  # this worker, as a lease owner
-        self.lease_s = lease_s
+        self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
-        self.holding: set[str] = set()  # tasks whose lease this object renews now
-        self.runners: dict[str, TaskRunner] = {}  # the driver running each of them
 
     # ---- starting --------------------------------------------------------------------------
 
@@ -243,12 +242,12 @@ class ThreadTasks:
 
         `asked`: a task just queued; when it cannot start now, the thread is told behind what.
         """
-        claimed = await self.github_store.claim_next(repo, number, owner=self.owner, lease_s=self.lease_s)
+        claimed = await self.leases.claim_next(repo, number)
         if asked is not None and claimed != asked and (await self.github_store.get_link(asked)).queued:
             await self.tell_queued(repo, number, asked)
         while claimed is not None:
             await self.run_claimed(claimed)
-            claimed = await self.github_store.claim_next(repo, number, owner=self.owner, lease_s=self.lease_s)
+            claimed = await self.leases.claim_next(repo, number)
 
     async def tell_queued(self, repo: str, number: int, task_id: str) -> None:
         owner, name = repo.split("/", 1)
@@ -263,12 +262,10 @@ class ThreadTasks:
         if link.queued:
             await self.run_queue(link.repo, link.number)
             return
-        if not await self.github_store.take_lease(
-            task_id, owner=self.owner, lease_s=self.lease_s, expired_only=True
-        ):
+        if not await self.leases.take(task_id, expired_only=True):
             return  # it runs (here or elsewhere)
         if (await self.store.get_task(task_id)).status not in ACTIVE:  # it ended or paused meanwhile
-            await self.github_store.release_lease(task_id, owner=self.owner)
+            await self.leases.release(task_id)
             return
         log.info("resuming %s: its lease expired", task_id)
         await self.run_claimed(task_id)
@@ -276,7 +273,7 @@ class ThreadTasks:
 
     async def run_claimed(self, task_id: str) -> None:
         """Run a task this worker holds the lease of: from its start, or again from the running stages."""
-        async with self.leased(task_id):  # from the claim on: a clone can outlast a lease
+        async with self.leases.held(task_id):  # from the claim on: a clone can outlast a lease
             await self._run_claimed(task_id)
 
     async def _run_claimed(self, task_id: str) -> None:
@@ -309,7 +306,7 @@ class ThreadTasks:
             state = await load_state(self.store, task)
             failed = state.model_copy(update={"status": TaskStatus.FAILED, "error": "invalid .aqm/ config"})
             await self.store.commit(task.id, status="failed", state=failed.core(), error=failed.error)
-            await self.github_store.release_lease(task.id, owner=self.owner)
+            await self.leases.release(task.id)
             await self.refresh_card(await self.github_store.get_link(task.id))
             return False
         self.specs[task.id] = RunSpec(loaded.pipeline, loaded.config)
@@ -350,11 +347,11 @@ class ThreadTasks:
         Under the task's lease, renewed meanwhile: when another worker holds it, only a cancel
         goes ahead (it runs no stage; the running worker notices and stops).
         """
-        leased = await self.github_store.take_lease(task_id, owner=self.owner, lease_s=self.lease_s)
+        leased = await self.leases.take(task_id)
         if not leased and not isinstance(event, CancelRequested):
             log.warning("%s is running elsewhere (or queued); %s not fed", task_id, type(event).__name__)
             return await load_state(self.store, await self.store.get_task(task_id))
-        async with self.leased(task_id) if leased else contextlib.nullcontext():
+        async with self.leases.held(task_id) if leased else contextlib.nullcontext():
             task = await self.store.get_task(task_id)
             link = await self.github_store.get_link(task_id)
             spec = self.specs[task_id]
@@ -364,7 +361,7 @@ class ThreadTasks:
             reporter = Reporter(self, link)
             async with reporter:
                 io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
-                runner = self.runners[task_id] = TaskRunner(spec, io, task, state)
+                runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
                 final = await runner.advance(event)
             await self.publish_changes(link, final)
             await self.refresh_card(await self.github_store.get_link(task_id))
@@ -376,53 +373,6 @@ class ThreadTasks:
         link = await self.github_store.get_link(task_id)
         await self.run_queue(link.repo, link.number)
         return final
-
-    @contextlib.asynccontextmanager
-    async def leased(self, task_id: str) -> AsyncIterator[None]:
-        """Renew the task's lease while the body runs (a third of its length apart); release it after.
-
-        Re-entrant: the outermost holder renews and releases. When the lease was lost (this worker
-        stalled past its expiry and another one resumed the task), the body is cancelled and the
-        task left to the other worker, untouched.
-        """
-        if task_id in self.holding:
-            yield
-            return
-        self.holding.add(task_id)
-        body = asyncio.current_task()
-        lost = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(task_id, lost, body))
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not lost.is_set() or body is None:
-                raise
-            body.uncancel()
-            log.warning("stopped running %s here: its lease passed to another worker", task_id)
-        finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-            self.holding.discard(task_id)
-            self.runners.pop(task_id, None)
-            if not lost.is_set():
-                await self.github_store.release_lease(task_id, owner=self.owner)
-
-    async def _heartbeat(self, task_id: str, lost: asyncio.Event, body: asyncio.Task[Any] | None) -> None:
-        while True:
-            await asyncio.sleep(self.lease_s / 3)
-            try:
-                renewed = await self.github_store.renew_lease(task_id, owner=self.owner, lease_s=self.lease_s)
-            except Exception:  # a database blip: the next beat tries again
-                log.exception("renewing the lease of %s failed", task_id)
-                continue
-            if not renewed:
-                lost.set()
-                if (runner := self.runners.get(task_id)) is not None:
-                    runner.superseded = True  # its interrupt must not mark the task stalled
-                if body is not None:
-                    body.cancel()
-                return
 
     async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
         """Commit and push what the agents changed, with a PR, before a pause and at the end."""
