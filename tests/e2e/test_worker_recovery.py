@@ -49,7 +49,7 @@ agents:
 """
 ONE_SLOW_STAGE = """\
 agents:
-  - {id: work, runtime: command, command: ["sh", "-c", "sleep 1.5; echo pr stage output"]}
+  - {id: work, runtime: command, command: ["sh", "-c", "sleep 3; echo pr stage output"]}
 """
 
 
