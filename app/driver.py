@@ -74,6 +74,7 @@ class TaskRunner:
         # one at a time: a decision with its commit, and the watcher's look at the stored version
         # (a read racing a commit would see an older version and revert the state to it)
         self.lock = asyncio.Lock()
+        self.superseded = False  # another worker took the task over: stop without writing anything
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -295,7 +296,7 @@ class TaskRunner:
         """Ctrl-C: stop the processes and leave the task `stalled`, so `aqm restart` resumes it."""
         for running in list(self.running.values()) + list(self.side):
             running.cancel()
-        if self.state.status in ENDED:
+        if self.state.status in ENDED or self.superseded:
             return
         stalled = self.state.model_copy(update={"status": TaskStatus.STALLED, "error": "interrupted"})
         with contextlib.suppress(StoreError):

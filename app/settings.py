@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None
     api_token: SecretStr | None = None
+    task_lease_s: float = Field(default=60.0, gt=0)  # a running task's lease, renewed every third of it
+    reconcile_interval_s: float = Field(default=30.0, gt=0)  # how often stuck work is looked for
+    redeliver_after_s: float = Field(default=120.0, ge=0)  # a delivery pending this long is replayed
 
     @model_validator(mode="after")
     def _one_private_key(self) -> Settings:

@@ -2,17 +2,21 @@
 
 Any number of workers on any machine share one database and one Redis. Each builds the same
 `Services` as the server once (on_startup) and handles a delivery exactly as the in-process
-queue does. A reconciler (a cron job of every worker) re-enqueues deliveries recorded but never
-finished — a worker killed mid-job, a job lost with Redis — under a new job id (arq keeps a
-finished job's id for an hour, and enqueueing a kept id returns None).
+queue does. A reconciler (every AQM_RECONCILE_INTERVAL_S in every worker) re-enqueues what died
+with a worker: deliveries recorded but never finished (a worker killed before it recorded the
+task, a job lost with Redis), and tasks whose lease expired while they ran (a worker SIGKILLed
+mid-stage: arq itself would retry that job only after its timeout). Both go under a new job id:
+arq keeps a finished job's id for an hour, and enqueueing a kept id returns None.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from typing import Any, ClassVar
 
-from arq import cron
 from arq.connections import RedisSettings
 
 from app.github.handler import Services
@@ -20,7 +24,6 @@ from app.settings import Settings, build_settings
 
 log = logging.getLogger("aqm.worker")
 JOB_TIMEOUT_S = 6 * 3600
-RECONCILE_AFTER_S = 120.0
 
 
 async def handle_delivery(ctx: dict[str, Any], delivery_id: str) -> None:
@@ -28,25 +31,51 @@ async def handle_delivery(ctx: dict[str, Any], delivery_id: str) -> None:
     await services.handle(delivery_id)
 
 
-async def reconcile(ctx: dict[str, Any]) -> int:
-    """Re-enqueue deliveries left pending for a while; returns how many."""
+async def resume_task(ctx: dict[str, Any], task_id: str) -> None:
     services: Services = ctx["services"]
-    stuck = await services.github_store.unfinished_deliveries(older_than_s=RECONCILE_AFTER_S)
-    for delivery in stuck:
+    await services.resume(task_id)
+
+
+async def reconcile(ctx: dict[str, Any]) -> int:
+    """Re-enqueue deliveries left pending and tasks whose worker died; returns how many."""
+    services: Services = ctx["services"]
+    deliveries, tasks = await services.stuck()
+    for delivery in deliveries:
         await ctx["redis"].enqueue_job(
             "handle_delivery", delivery.id, _job_id=f"{delivery.id}:{delivery.attempts + 1}"
         )
-    if stuck:
-        log.info("reconciler re-enqueued %d deliveries", len(stuck))
-    return len(stuck)
+    # one job id per task and reconcile period: every worker's reconciler agrees on it, and a
+    # resume that did not take (the lease was taken meanwhile) can be asked again later
+    period = int(time.time() // max(2 * services.settings.reconcile_interval_s, 1.0))
+    for link in tasks:
+        await ctx["redis"].enqueue_job("resume_task", link.task_id, _job_id=f"resume:{link.task_id}:{period}")
+    if deliveries or tasks:
+        log.info("reconciler re-enqueued %d deliveries and %d tasks", len(deliveries), len(tasks))
+    return len(deliveries) + len(tasks)
+
+
+async def reconcile_forever(ctx: dict[str, Any], interval_s: float) -> None:
+    while True:
+        try:
+            await reconcile(ctx)
+        except Exception:
+            log.exception("reconciling failed")
+        await asyncio.sleep(interval_s)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or build_settings()
     ctx["services"] = await Services.start(settings)
+    if ctx.get("reconciler", True):
+        ctx["reconciler_task"] = asyncio.create_task(reconcile_forever(ctx, settings.reconcile_interval_s))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    reconciler: asyncio.Task[None] | None = ctx.pop("reconciler_task", None)
+    if reconciler is not None:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
     services: Services | None = ctx.get("services")
     if services is not None:
         await services.close()
@@ -55,8 +84,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """arq reads these; `redis_settings` is set from AQM_REDIS_URL by `worker_settings()`."""
 
-    functions: ClassVar[list[Any]] = [handle_delivery]
-    cron_jobs: ClassVar[list[Any]] = [cron(reconcile, second=0)]  # once a minute
+    functions: ClassVar[list[Any]] = [handle_delivery, resume_task]
     on_startup = startup
     on_shutdown = shutdown
     job_timeout = JOB_TIMEOUT_S
@@ -76,5 +104,5 @@ def run(settings: Settings, *, burst: bool = False) -> None:
         WorkerSettings,  # type: ignore[arg-type]  # arq types settings as a TypedDict-like base class
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         burst=burst,
-        ctx={"settings": settings},
+        ctx={"settings": settings, "reconciler": not burst},
     )

@@ -11,7 +11,11 @@ input: every path ends in a reply or in "ignored".
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ from app.store.store import TaskStore
 
 log = logging.getLogger("aqm.github")
 WRITE = ("admin", "write", "maintain")
+EARLIER_RUNS_WAIT_S = 30.0  # at most, for an earlier comment's run to be recorded (a dead job's never is)
+EARLIER_RUNS_POLL_S = 0.2
 
 
 @dataclass
@@ -45,6 +51,9 @@ class Services:
     clients: GitHubClients
     runtimes: Any = get_runtime
     workspaces: Path = field(default_factory=lambda: Path(".aqm-data") / "workspaces")
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
 
     @classmethod
     async def start(
@@ -69,6 +78,32 @@ class Services:
         except Exception:
             return False
         return True
+
+    def tasks(self, gateway: GitHubGateway) -> ThreadTasks:
+        return ThreadTasks(
+            self.store,
+            self.github_store,
+            gateway,
+            runtimes=self.runtimes,
+            workspaces=self.workspaces,
+            public_url=self.settings.public_url,
+            owner=self.worker_id,
+            lease_s=self.settings.task_lease_s,
+        )
+
+    async def resume(self, task_id: str) -> None:
+        """Resume a task whose worker died (its lease expired), or start an idle thread's queue."""
+        link = await self.github_store.get_link(task_id)
+        await self.tasks(self.clients.gateway(link.installation_id)).resume(task_id)
+
+    async def stuck(self) -> tuple[list[DeliveryRecord], list[TaskLink]]:
+        """What the reconciler re-enqueues: deliveries never finished, tasks whose worker died."""
+        deliveries = await self.github_store.unfinished_deliveries(
+            older_than_s=self.settings.redeliver_after_s
+        )
+        idle = await self.github_store.idle_queues(older_than_s=self.settings.task_lease_s)
+        tasks = await self.github_store.expired_leases() + idle
+        return deliveries, tasks
 
     async def handle(self, delivery_id: str) -> None:
         """Handle one delivery once: a redelivered or finished one changes nothing."""
@@ -96,6 +131,7 @@ class Job:
         self.services = services
         self.delivery = delivery
         self.event: Any = None
+        self.runs = 0  # run commands of this delivery so far
 
     async def run(self) -> str:
         self.event = parse_event(self.delivery.event, self.delivery.body)
@@ -127,15 +163,7 @@ class Job:
         return self.services.clients.gateway(thread.installation_id)
 
     def tasks(self, gateway: GitHubGateway) -> ThreadTasks:
-        services = self.services
-        return ThreadTasks(
-            services.store,
-            services.github_store,
-            gateway,
-            runtimes=services.runtimes,
-            workspaces=services.workspaces,
-            public_url=services.settings.public_url,
-        )
+        return self.services.tasks(gateway)
 
     # ---- comments --------------------------------------------------------------------------
 
@@ -207,9 +235,35 @@ class Job:
             )
             return
         text, head_sha, clone_url = await self.task_text(thread, gateway, command.text, repository)
+        source = f"{self.delivery.id}#{self.runs}"  # a replay of this delivery finds its task
+        self.runs += 1
+        await self.after_earlier_runs(thread)
         await self.tasks(gateway).start(
-            thread, loaded, text=text, agent=command.agent, head_sha=head_sha, clone_url=clone_url
+            thread,
+            loaded,
+            text=text,
+            agent=command.agent,
+            head_sha=head_sha,
+            clone_url=clone_url,
+            source=source,
+            requested_at=self.delivery.received_at,
+            recorded=self.handed_over,
         )
+
+    async def handed_over(self) -> None:
+        """The delivery's work now lives in a task, whose lease recovers it: never replay the delivery.
+
+        (A later command of the same comment is lost if this worker dies while the task runs.)
+        """
+        await self.services.github_store.finish_delivery(self.delivery.id, "done")
+
+    async def after_earlier_runs(self, thread: Thread) -> None:
+        """Let runs asked earlier on this thread (handled by other workers) join its queue first."""
+        store = self.services.github_store
+        for _ in range(int(EARLIER_RUNS_WAIT_S / EARLIER_RUNS_POLL_S)):
+            if not await store.unrecorded_runs_before(self.delivery, thread.full_name, thread.number):
+                return
+            await asyncio.sleep(EARLIER_RUNS_POLL_S)
 
     async def task_text(
         self, thread: Thread, gateway: GitHubGateway, text: str, repository: Any
@@ -261,7 +315,8 @@ class Job:
             await self.reply(thread, gateway, problem.reply)
             return
         tasks.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
-        await tasks.advance(link.task_id, event)
+        await self.handed_over()
+        await tasks.feed(link.task_id, event)
 
     async def decide_gate(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
         decision = "approved" if isinstance(command, grammar.ApproveCommand) else "rejected"

@@ -5,6 +5,12 @@ the time of the command), keeps the sticky run card and the check run up to date
 driver runs it, posts one comment per finished stage, and — when the task pauses or ends —
 commits what the agents changed and pushes it to `aqm/<task-id>` with a PR (or to the PR's
 own branch when config says so and the branch is in the same repository).
+
+One task per thread runs at a time (app/store/github.py, "queue and leases"): `start` records
+the task queued with its run card, then `run_queue` claims the thread's slot for the earliest
+queued task and runs it, and the next one when it pauses or ends. A task runs under a lease
+renewed while it runs (app/github/leases.py); `resume` is how the reconciler picks up a task whose
+worker died.
 """
 
 from __future__ import annotations
@@ -12,23 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from app.driver import DriverIO, TaskRunner, load_state
 from app.engine.commands import Notify
-from app.engine.events import Event, TaskStarted
+from app.engine.events import CancelRequested, Event, Resumed, TaskStarted
 from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
 from app.github import render
 from app.github.gateway import GitHubGateway, Repository
+from app.github.leases import Leases
 from app.runtimes import git
 from app.spec.loader import Pipeline, load_config, load_pipeline
 from app.spec.models import ProjectConfig
 from app.spec.source import MappingReader
-from app.store.github import GitHubStore, TaskLink
+from app.store.github import ACTIVE, GitHubStore, TaskLink
 from app.store.records import TaskRecord
 from app.store.store import TaskStore
 
@@ -158,6 +167,8 @@ class ThreadTasks:
         runtimes: Any,
         workspaces: Path,
         public_url: str | None,
+        owner: str = "local",
+        lease_s: float = 60.0,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -165,15 +176,42 @@ class ThreadTasks:
         self.runtimes = runtimes
         self.workspaces = workspaces
         self.public_url = public_url
+        self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
+        self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
 
     # ---- starting --------------------------------------------------------------------------
 
     async def start(
-        self, thread: Thread, loaded: Loaded, *, text: str, agent: str | None, head_sha: str, clone_url: str
+        self,
+        thread: Thread,
+        loaded: Loaded,
+        *,
+        text: str,
+        agent: str | None,
+        head_sha: str,
+        clone_url: str,
+        source: str | None = None,
+        requested_at: datetime | None = None,
+        recorded: Callable[[], Awaitable[None]] | None = None,
     ) -> TaskRecord:
+        """Record the task in its thread's queue with a run card; run it now when the thread is free.
+
+        `source` names the request ("<delivery>#<n>"): a replayed delivery finds its task and
+        creates none (a task whose worker died is resumed by the reconciler, not here).
+        `recorded` is called once the task is recorded, before it runs: from then on its lease,
+        not the delivery, is what recovers it.
+        """
+        if source is not None and (known := await self.github_store.link_of_source(source)) is not None:
+            return await self.store.get_task(known.task_id)
         pipeline = loaded.pipeline
-        state = TaskState(task_id="", pipeline=pipeline.name, description=text, params=dict(pipeline.params))
+        state = TaskState(
+            task_id="",
+            pipeline=pipeline.name,
+            description=text,
+            params=dict(pipeline.params),
+            entry_agent=agent,
+        )
         task = await self.store.create_task(pipeline=pipeline.name, description=text, state=state.core())
         link = TaskLink(
             task_id=task.id,
@@ -183,23 +221,114 @@ class ThreadTasks:
             actor=thread.actor,
             installation_id=thread.installation_id,
             head_sha=head_sha,
+            source=source,
+            requested_at=requested_at or datetime.now(UTC),
+            queued=True,
         )
         await self.github_store.link_task(link)
         self.specs[task.id] = RunSpec(pipeline, loaded.config)
+        self.sources[task.id] = (clone_url, loaded.default_branch)
         card = await self.gateway.comment(
             thread.owner, thread.repo, thread.number, await self.card_text(task.id, link)
         )
         await self.github_store.update_link(task.id, card_comment_id=card)
-        link = await self.github_store.get_link(task.id)
-        if thread.is_pull:
-            await self.open_check_run(link, pipeline.name)
-        workdir = self.workspaces / task.id
-        await git.checkout(clone_url, head_sha, workdir, token=await self.gateway.installation_token())
-        await git.restore_instruction_files(
-            workdir, await self._default_instructions(thread, loaded.default_branch)
-        )
-        await self.advance(task.id, TaskStarted(agent))
+        if recorded is not None:
+            await recorded()
+        await self.run_queue(thread.full_name, thread.number, asked=task.id)
         return task
+
+    async def run_queue(self, repo: str, number: int, *, asked: str | None = None) -> None:
+        """Run the thread's queued tasks in the order asked, while the thread's slot is free.
+
+        `asked`: a task just queued; when it cannot start now, the thread is told behind what.
+        """
+        claimed = await self.leases.claim_next(repo, number)
+        if asked is not None and claimed != asked and (await self.github_store.get_link(asked)).queued:
+            await self.tell_queued(repo, number, asked)
+        while claimed is not None:
+            await self.run_claimed(claimed)
+            claimed = await self.leases.claim_next(repo, number)
+
+    async def tell_queued(self, repo: str, number: int, task_id: str) -> None:
+        owner, name = repo.split("/", 1)
+        behind = await self.github_store.slot_holder(repo, number)
+        await self.gateway.comment(
+            owner, name, number, render.queued_reply(task_id, behind or "another task")
+        )
+
+    async def resume(self, task_id: str) -> None:
+        """The reconciler's job: resume a task whose lease expired, or start an idle thread's queue."""
+        link = await self.github_store.get_link(task_id)
+        if link.queued:
+            await self.run_queue(link.repo, link.number)
+            return
+        if not await self.leases.take(task_id, expired_only=True):
+            return  # it runs (here or elsewhere)
+        if (await self.store.get_task(task_id)).status not in ACTIVE:  # it ended or paused meanwhile
+            await self.leases.release(task_id)
+            return
+        log.info("resuming %s: its lease expired", task_id)
+        await self.run_claimed(task_id)
+        await self.run_queue(link.repo, link.number)
+
+    async def run_claimed(self, task_id: str) -> None:
+        """Run a task this worker holds the lease of: from its start, or again from the running stages."""
+        async with self.leases.held(task_id):  # from the claim on: a clone can outlast a lease
+            await self._run_claimed(task_id)
+
+    async def _run_claimed(self, task_id: str) -> None:
+        link = await self.github_store.get_link(task_id)
+        task = await self.store.get_task(task_id)
+        thread = thread_of(link)
+        if task_id not in self.specs and not await self.load_spec(thread, task):
+            return
+        if link.card_comment_id is None:
+            card = await self.gateway.comment(
+                thread.owner, thread.repo, thread.number, await self.card_text(task_id, link)
+            )
+            await self.github_store.update_link(task_id, card_comment_id=card)
+            link = await self.github_store.get_link(task_id)
+        if link.is_pull and link.check_run_id is None:
+            await self.open_check_run(link, task.pipeline)
+        await self.prepare_workdir(thread, link)
+        started = task.status == "pending"  # not yet: its first step was never committed
+        if not started:
+            await self.post_missed_stages(link)
+        await self.advance(task_id, TaskStarted(task.state.get("entry_agent")) if started else Resumed())
+
+    async def load_spec(self, thread: Thread, task: TaskRecord) -> bool:
+        """The task's pipeline from the default branch now; a broken one fails the task, saying why."""
+        repository = await self.gateway.repository(thread.owner, thread.repo)
+        try:
+            loaded = await load_from_default_branch(self.gateway, thread, repository, task.pipeline, {})
+        except ConfigProblem as problem:
+            await self.gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
+            state = await load_state(self.store, task)
+            failed = state.model_copy(update={"status": TaskStatus.FAILED, "error": "invalid .aqm/ config"})
+            await self.store.commit(task.id, status="failed", state=failed.core(), error=failed.error)
+            await self.leases.release(task.id)
+            await self.refresh_card(await self.github_store.get_link(task.id))
+            return False
+        self.specs[task.id] = RunSpec(loaded.pipeline, loaded.config)
+        return True
+
+    async def prepare_workdir(self, thread: Thread, link: TaskLink) -> None:
+        """Clone the repository at the task's head, unless this machine has its workspace already."""
+        workdir = self.workspaces / link.task_id
+        if (workdir / ".git").exists():
+            return
+        if link.task_id in self.sources:
+            clone_url, default_branch = self.sources[link.task_id]
+        else:
+            repository = await self.gateway.repository(thread.owner, thread.repo)
+            clone_url, default_branch = repository.clone_url, repository.default_branch
+            if link.is_pull:
+                pull = await self.gateway.pull(thread.owner, thread.repo, link.number)
+                clone_url = pull.head_clone_url or clone_url
+        await git.checkout(
+            clone_url, link.head_sha or "", workdir, token=await self.gateway.installation_token()
+        )
+        await git.restore_instruction_files(workdir, await self._default_instructions(thread, default_branch))
 
     async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
         """Agent instruction files on the default branch (only the top-level ones are fetched)."""
@@ -213,19 +342,36 @@ class ThreadTasks:
     # ---- running ---------------------------------------------------------------------------
 
     async def advance(self, task_id: str, event: Event) -> TaskState:
-        """Feed one event to the task and run it until it ends or pauses, reporting on GitHub."""
-        task = await self.store.get_task(task_id)
+        """Feed one event to the task and run it until it ends or pauses, reporting on GitHub.
+
+        Under the task's lease, renewed meanwhile: when another worker holds it, only a cancel
+        goes ahead (it runs no stage; the running worker notices and stops).
+        """
+        leased = await self.leases.take(task_id)
+        if not leased and not isinstance(event, CancelRequested):
+            log.warning("%s is running elsewhere (or queued); %s not fed", task_id, type(event).__name__)
+            return await load_state(self.store, await self.store.get_task(task_id))
+        async with self.leases.held(task_id) if leased else contextlib.nullcontext():
+            task = await self.store.get_task(task_id)
+            link = await self.github_store.get_link(task_id)
+            spec = self.specs[task_id]
+            state = await load_state(self.store, task)
+            if not state.task_id:
+                state = state.model_copy(update={"task_id": task.id})
+            reporter = Reporter(self, link)
+            async with reporter:
+                io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
+                runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
+                final = await runner.advance(event)
+            await self.publish_changes(link, final)
+            await self.refresh_card(await self.github_store.get_link(task_id))
+        return final
+
+    async def feed(self, task_id: str, event: Event) -> TaskState:
+        """A human's event (answer, decision, cancel); then the thread's next queued task, if it is free."""
+        final = await self.advance(task_id, event)
         link = await self.github_store.get_link(task_id)
-        spec = self.specs[task_id]
-        state = await load_state(self.store, task)
-        if not state.task_id:
-            state = state.model_copy(update={"task_id": task.id})
-        reporter = Reporter(self, link)
-        async with reporter:
-            io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
-            final = await TaskRunner(spec, io, task, state).advance(event)
-        await self.publish_changes(link, final)
-        await self.refresh_card(await self.github_store.get_link(task_id))
+        await self.run_queue(link.repo, link.number)
         return final
 
     async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
@@ -276,7 +422,12 @@ class ThreadTasks:
         spec = self.specs.get(task_id)
         runtimes = {a.id: a.runtime or "session" for a in spec.pipeline.agents} if spec else {}
         return render.run_card(
-            task, state, stages, pipeline=task.pipeline, runtime_of=runtimes, public_url=self.public_url
+            task,
+            state,
+            stages,
+            pipeline=task.pipeline,
+            runtime_of=runtimes,
+            public_url=self.public_url,
         )
 
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:
@@ -297,8 +448,23 @@ class ThreadTasks:
             from app.views import transcript_md
 
             transcript = transcript_md(await self.store.list_stages(link.task_id))
-        for body in render.stage_comment(link.task_id, stage, transcript=transcript):
+        posted = [
             await self.gateway.comment(owner, repo, link.number, body)
+            for body in render.stage_comment(link.task_id, stage, transcript=transcript)
+        ]
+        # remembered, so that a worker resuming the task posts the ones a dead worker had not
+        known = (await self.github_store.get_link(link.task_id)).posted_stages
+        await self.github_store.update_link(link.task_id, posted_stages=known | {str(number): posted})
+
+    async def post_missed_stages(self, link: TaskLink) -> None:
+        """Post the comments of finished stages that a worker which died had not posted yet."""
+        for stage in await self.store.list_stages(link.task_id, texts=False):
+            if (
+                stage.finished_at is not None
+                and stage.kind != "turn"
+                and str(stage.number) not in link.posted_stages
+            ):
+                await self.post_stage(link, stage.number)
 
     async def open_check_run(self, link: TaskLink, pipeline: str) -> None:
         owner, repo = link.repo.split("/", 1)
@@ -322,6 +488,11 @@ class ThreadTasks:
         fields |= _check_status(state)
         assert link.check_run_id is not None
         await self.gateway.update_check_run(owner, repo, link.check_run_id, **fields)
+
+
+def thread_of(link: TaskLink) -> Thread:
+    owner, repo = link.repo.split("/", 1)
+    return Thread(owner, repo, link.number, link.is_pull, link.installation_id, link.actor)
 
 
 def pull_body(task_id: str, number: int) -> str:

@@ -60,7 +60,14 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, github_transport=github_transport)
         queue: JobQueue = (
-            ArqQueue(settings.redis_url) if settings.redis_url else InProcessQueue(services.handle)
+            ArqQueue(settings.redis_url)
+            if settings.redis_url
+            else InProcessQueue(
+                services.handle,
+                resume=services.resume,
+                stuck=services.stuck,
+                reconcile_interval_s=settings.reconcile_interval_s,
+            )
         )
         await queue.start()
         app.state.services, app.state.queue, app.state.api_token = services, queue, api_token

@@ -3,16 +3,25 @@
 A delivery is recorded by its `X-GitHub-Delivery` GUID under the primary key, so a redelivery
 (GitHub re-sends the same GUID) inserts nothing and enqueues nothing. Its status moves
 pending -> done | ignored | failed; a reconciler replays deliveries left pending.
+
+Queue and leases: a thread (issue or PR) runs one task at a time. A task is linked `queued`;
+`claim_next` gives the thread's slot to its earliest-asked queued task, atomically (under a
+per-thread PostgreSQL advisory lock; SQLite runs the one conditional UPDATE under its write
+lock), and with it a lease (owner, expiry) that the running worker renews and releases when the
+task pauses or ends. A slot is held by a started task that is pending or in progress: a task
+waiting for a human holds none. A lease that expires while its task runs means its worker died:
+`expired_leases` finds those for the reconciler, and `take_lease` lets one worker resume it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, and_, exists, func, or_, select, text, update
 
 from app.errors import TaskError
 from app.store.store import TaskStore
@@ -31,6 +40,7 @@ class DeliveryRecord:
     body: str
     status: str = "pending"
     attempts: int = 0
+    attempted_at: datetime | None = None  # when the last attempt began
     error: str | None = None
     received_at: datetime | None = None
     finished_at: datetime | None = None
@@ -52,8 +62,14 @@ class TaskLink:
     pr_number: int | None = None
     gate_sha: str | None = None
     posted_stages: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # "<delivery GUID>#<n>": the n-th run that delivery asked for
+    requested_at: datetime | None = None  # when it was asked for: the thread queue's order
+    queued: bool = False  # waiting for the thread's slot
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
+ACTIVE = ("pending", "in_progress")  # a started task in these statuses holds its thread's slot
 LINK_FIELDS = tuple(f.name for f in fields(TaskLink))
 DELIVERY_FIELDS = tuple(f.name for f in fields(DeliveryRecord))
 
@@ -75,6 +91,7 @@ class GitHubStore:
             "body": body,
             "status": "pending",
             "attempts": 0,
+            "attempted_at": None,
             "error": None,
             "received_at": datetime.now(UTC),
             "finished_at": None,
@@ -99,7 +116,7 @@ class GitHubStore:
         statement = (
             update(DELIVERIES)
             .where(DELIVERIES.c.id == delivery_id)
-            .values(attempts=DELIVERIES.c.attempts + 1)
+            .values(attempts=DELIVERIES.c.attempts + 1, attempted_at=datetime.now(UTC))
             .returning(DELIVERIES.c.attempts)
         )
         async with self.store.transaction() as connection:
@@ -117,11 +134,16 @@ class GitHubStore:
     async def unfinished_deliveries(
         self, *, older_than_s: float = 0.0, limit: int = 100
     ) -> list[DeliveryRecord]:
-        """Deliveries recorded but never finished (a worker died, the queue lost them)."""
+        """Deliveries recorded but never finished (a worker died, the queue lost them).
+
+        `older_than_s` counts from the last attempt's start (else from receipt): one still being
+        handled is not handed out again meanwhile.
+        """
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        last_try = func.coalesce(DELIVERIES.c.attempted_at, DELIVERIES.c.received_at)
         statement = (
             select(DELIVERIES)
-            .where(DELIVERIES.c.status == "pending", DELIVERIES.c.received_at <= cutoff)
+            .where(DELIVERIES.c.status == "pending", last_try <= cutoff)
             .order_by(DELIVERIES.c.received_at)
             .limit(limit)
         )
@@ -132,7 +154,7 @@ class GitHubStore:
     # ---- task links ------------------------------------------------------------------------
 
     async def link_task(self, link: TaskLink) -> None:
-        values = asdict(link) | {"is_pull": int(link.is_pull)}
+        values = asdict(link) | {"is_pull": int(link.is_pull), "queued": int(link.queued)}
         async with self.store.transaction() as connection:
             await connection.execute(LINKS.insert().values(**values))
 
@@ -149,8 +171,9 @@ class GitHubStore:
         unknown = set(changes) - set(LINK_FIELDS)
         if unknown:
             raise ValueError(f"not link fields: {sorted(unknown)}")
-        if "is_pull" in changes:
-            changes["is_pull"] = int(changes["is_pull"])
+        for flag in ("is_pull", "queued"):
+            if flag in changes:
+                changes[flag] = int(changes[flag])
         async with self.store.transaction() as connection:
             await connection.execute(update(LINKS).where(LINKS.c.task_id == task_id).values(**changes))
 
@@ -179,6 +202,156 @@ class GitHubStore:
             rows = (await connection.execute(statement)).mappings().all()
         return [(_link(row), str(row["status"])) for row in rows]
 
+    async def link_of_source(self, source: str) -> TaskLink | None:
+        """The task a delivery's run command created, if it did (a replay must not create another)."""
+        async with self.store.transaction() as connection:
+            row = (await connection.execute(select(LINKS).where(LINKS.c.source == source))).mappings().first()
+        return None if row is None else _link(row)
+
+    async def unrecorded_runs_before(self, delivery: DeliveryRecord, repo: str, number: int) -> int:
+        """Earlier deliveries on this thread still pending that ask for a run but created no task yet.
+
+        Two workers can handle two comments of one thread at once; the later one waits for these
+        so that the thread's queue keeps the order the runs were asked in.
+        """
+        statement = (
+            select(DELIVERIES.c.id, DELIVERIES.c.body)
+            .where(
+                DELIVERIES.c.status == "pending",
+                DELIVERIES.c.event == "issue_comment",
+                DELIVERIES.c.received_at < delivery.received_at,
+                DELIVERIES.c.id != delivery.id,
+                ~exists().where(LINKS.c.source.like(DELIVERIES.c.id + "#%")),
+            )
+            .limit(50)
+        )
+        async with self.store.transaction() as connection:
+            rows = (await connection.execute(statement)).all()
+        return sum(1 for _, body in rows if _asks_run_on(body, repo, number))
+
+    # ---- the thread's queue and task leases ------------------------------------------------
+
+    async def claim_next(self, repo: str, number: int, *, owner: str, lease_s: float) -> str | None:
+        """Give the thread's slot (and a lease) to its earliest-asked queued task when no task holds it."""
+        links, tasks = LINKS.alias("holder"), TASKS.alias("holder_task")
+        held = exists().where(
+            links.c.repo == repo,
+            links.c.number == number,
+            links.c.queued == 0,
+            tasks.c.id == links.c.task_id,
+            tasks.c.status.in_(ACTIVE),
+        )
+        queue, queued_task = LINKS.alias("queue"), TASKS.alias("queued_task")  # not the updated row
+        head = (
+            select(queue.c.task_id)
+            .join(queued_task, queued_task.c.id == queue.c.task_id)
+            .where(queue.c.repo == repo, queue.c.number == number, queue.c.queued == 1)
+            .where(queued_task.c.status == "pending")  # a queued task cancelled meanwhile never starts
+            .order_by(queue.c.requested_at, queue.c.source, queue.c.task_id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        statement = (
+            update(LINKS)
+            .where(LINKS.c.task_id == head, LINKS.c.queued == 1, ~held)
+            .values(queued=0, lease_owner=owner, lease_expires_at=_after(lease_s))
+            .returning(LINKS.c.task_id)
+        )
+        async with self.store.transaction() as connection:
+            if self.store.dialect == "postgresql":  # one claim per thread at a time, across processes
+                key = f"aqm:thread:{repo}#{number}"
+                await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+            claimed: str | None = (await connection.execute(statement)).scalar_one_or_none()
+        return claimed
+
+    async def slot_holder(self, repo: str, number: int) -> str | None:
+        """The task holding the thread's slot, if any."""
+        statement = (
+            select(LINKS.c.task_id)
+            .join(TASKS, TASKS.c.id == LINKS.c.task_id)
+            .where(LINKS.c.repo == repo, LINKS.c.number == number, LINKS.c.queued == 0)
+            .where(TASKS.c.status.in_(ACTIVE))
+            .order_by(LINKS.c.requested_at)
+            .limit(1)
+        )
+        async with self.store.transaction() as connection:
+            return (await connection.execute(statement)).scalar_one_or_none()
+
+    async def take_lease(
+        self, task_id: str, *, owner: str, lease_s: float, expired_only: bool = False
+    ) -> bool:
+        """Lease a started task to `owner` unless another owner's lease is still valid.
+
+        `expired_only`: not when `owner` holds it either (a resume must not run what runs here).
+        """
+        now = datetime.now(UTC)
+        mine = LINKS.c.lease_owner == owner
+        free = or_(
+            LINKS.c.lease_owner.is_(None), LINKS.c.lease_expires_at < now, *([] if expired_only else [mine])
+        )
+        return await self._lease_update(
+            and_(LINKS.c.task_id == task_id, LINKS.c.queued == 0, free),
+            lease_owner=owner,
+            lease_expires_at=_after(lease_s),
+        )
+
+    async def renew_lease(self, task_id: str, *, owner: str, lease_s: float) -> bool:
+        """Extend the lease; False when it is no longer ours (it expired and another worker took it)."""
+        where = and_(LINKS.c.task_id == task_id, LINKS.c.lease_owner == owner)
+        return await self._lease_update(where, lease_expires_at=_after(lease_s))
+
+    async def release_lease(self, task_id: str, *, owner: str) -> None:
+        where = and_(LINKS.c.task_id == task_id, LINKS.c.lease_owner == owner)
+        await self._lease_update(where, lease_owner=None, lease_expires_at=None)
+
+    async def expired_leases(self, *, limit: int = 100) -> list[TaskLink]:
+        """Started tasks, pending or in progress, whose lease ran out (or was never taken): dead workers."""
+        now = datetime.now(UTC)
+        statement = (
+            select(LINKS)
+            .join(TASKS, TASKS.c.id == LINKS.c.task_id)
+            .where(LINKS.c.queued == 0, TASKS.c.status.in_(ACTIVE))
+            .where(or_(LINKS.c.lease_expires_at.is_(None), LINKS.c.lease_expires_at < now))
+            .order_by(LINKS.c.lease_expires_at)
+            .limit(limit)
+        )
+        async with self.store.transaction() as connection:
+            rows = (await connection.execute(statement)).mappings().all()
+        return [_link(row) for row in rows]
+
+    async def idle_queues(self, *, older_than_s: float = 0.0, limit: int = 100) -> list[TaskLink]:
+        """The head of each thread queue whose thread holds no slot (the job that should start it died).
+
+        Only runs asked `older_than_s` ago or earlier: a newer one's own job is about to claim it.
+        """
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        links, tasks = LINKS.alias("holder"), TASKS.alias("holder_task")
+        held = exists().where(
+            links.c.repo == LINKS.c.repo,
+            links.c.number == LINKS.c.number,
+            links.c.queued == 0,
+            tasks.c.id == links.c.task_id,
+            tasks.c.status.in_(ACTIVE),
+        )
+        statement = (
+            select(LINKS)
+            .join(TASKS, TASKS.c.id == LINKS.c.task_id)
+            .where(LINKS.c.queued == 1, TASKS.c.status == "pending", LINKS.c.requested_at <= cutoff, ~held)
+            .order_by(LINKS.c.requested_at)
+            .limit(limit)
+        )
+        async with self.store.transaction() as connection:
+            rows = (await connection.execute(statement)).mappings().all()
+        heads: dict[tuple[str, int], TaskLink] = {}
+        for row in rows:
+            heads.setdefault((row["repo"], row["number"]), _link(row))
+        return list(heads.values())
+
+    async def _lease_update(self, where: Any, **values: Any) -> bool:
+        statement = update(LINKS).where(where).values(**values).returning(LINKS.c.task_id)
+        async with self.store.transaction() as connection:
+            return (await connection.execute(statement)).first() is not None
+
     def _insert_ignore(self, table: Table, key: str) -> Any:
         if self.store.dialect == "postgresql":
             from sqlalchemy.dialects import postgresql
@@ -189,9 +362,24 @@ class GitHubStore:
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
+def _after(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _asks_run_on(body: str, repo: str, number: int) -> bool:
+    """Whether a comment delivery's payload is on this thread and has an `/aqm run` line."""
+    try:
+        payload = json.loads(body)
+        on_thread = payload["repository"]["full_name"] == repo and payload["issue"]["number"] == number
+        return bool(on_thread) and "/aqm run" in str(payload["comment"]["body"] or "")
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def _link(row: Any) -> TaskLink:
     values = {name: row[name] for name in LINK_FIELDS}
     values["is_pull"] = bool(values["is_pull"])
+    values["queued"] = bool(values["queued"])
     values["posted_stages"] = dict(values["posted_stages"] or {})
     return TaskLink(**values)
 

@@ -130,6 +130,7 @@ class DeliveryRow(Base):
     body: Mapped[str] = mapped_column(NulFreeText)
     status: Mapped[str] = mapped_column(NulFreeString, index=True)  # pending, done, ignored, failed
     attempts: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the last attempt's start
     error: Mapped[str | None] = mapped_column(NulFreeText)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -156,3 +157,9 @@ class TaskLinkRow(Base):
     gate_sha: Mapped[str | None] = mapped_column(NulFreeString)  # the PR head SHA when a gate paused
     actor: Mapped[str] = mapped_column(NulFreeString)
     posted_stages: Mapped[dict[str, Any]] = mapped_column(JSON)  # stage number -> comment ids
+    # Running one task per thread at a time (app/store/github.py, "queue and leases"):
+    source: Mapped[str | None] = mapped_column(NulFreeString, unique=True)  # delivery#n that asked
+    requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # order of the thread's queue
+    queued: Mapped[int] = mapped_column(Integer, server_default="0")  # 1 until it takes the slot
+    lease_owner: Mapped[str | None] = mapped_column(NulFreeString)  # the worker running it
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

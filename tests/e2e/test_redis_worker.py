@@ -86,18 +86,14 @@ async def test_the_server_enqueues_and_a_worker_process_runs_the_pipeline(tmp_pa
 async def test_the_reconciler_reenqueues_deliveries_never_finished(tmp_path: Path) -> None:
     pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
     await pool.flushdb()
-    settings = Settings(data_dir=tmp_path / "aqm-data", redis_url=REDIS_URL)
-    ctx: dict[str, object] = {"settings": settings, "redis": pool}
+    settings = Settings(data_dir=tmp_path / "aqm-data", redis_url=REDIS_URL, redeliver_after_s=0)
+    ctx: dict[str, object] = {"settings": settings, "redis": pool, "reconciler": False}
     await startup(ctx)
     services = ctx["services"]
     await services.github_store.record_delivery("lost-1", event="ping", action=None, body="{}")  # type: ignore[attr-defined]
-    import app.worker as worker_module
-
-    worker_module.RECONCILE_AFTER_S = 0.0
     try:
         assert await reconcile(ctx) == 1
     finally:
-        worker_module.RECONCILE_AFTER_S = 120.0
         await shutdown(ctx)
     assert await pool.zcard("arq:queue") == 1
     await pool.flushdb()

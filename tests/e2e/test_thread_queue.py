@@ -1,0 +1,162 @@
+"""One running task per thread, on the in-process queue: a second run waits, is told so, then runs.
+
+The real app (FastAPI, in-process queue) and the simulator in process; the pipelines are command
+stages. Two `/aqm run` comments arrive together and two queue workers take them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from app.github.handler import Services
+from app.playground.simulator import GitHubSimulator
+from app.queue import InProcessQueue
+from app.server.app import create_app
+from app.settings import Settings
+from app.store.github import DELIVERIES
+
+SECRET = "queue-secret"
+SLOW = """\
+agents:
+  - {id: slow, runtime: command, command: ["sh", "-c", "sleep 1; echo slow stage done"]}
+"""
+GATED = """\
+agents:
+  - {id: ask, runtime: command, command: ["echo", "asked"], gate: {type: human}}
+"""
+
+
+async def running_app(sim: GitHubSimulator, tmp_path: Path, pipeline: str) -> AsyncIterator[FastAPI]:
+    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": pipeline})
+    settings = Settings(
+        data_dir=tmp_path / "aqm-data",
+        github_api_url=sim.base_url,
+        github_app_id=str(seeded.app.id),
+        github_private_key=seeded.key.private_pem,
+        github_webhook_secret=SECRET,
+    )
+    application = create_app(settings, github_transport=sim.transport())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> GitHubSimulator:
+    return GitHubSimulator(tmp_path / "github")
+
+
+@pytest.fixture
+async def slow_app(sim: GitHubSimulator, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    async for application in running_app(sim, tmp_path, SLOW):
+        yield application
+
+
+@pytest.fixture
+async def gated_app(sim: GitHubSimulator, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    async for application in running_app(sim, tmp_path, GATED):
+        yield application
+
+
+async def settle(app: FastAPI) -> None:
+    queue = app.state.queue
+    assert isinstance(queue, InProcessQueue)
+    await queue.join()
+
+
+async def two_runs(sim: GitHubSimulator, app: FastAPI) -> int:
+    issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
+    await settle(app)
+    return issue.number
+
+
+async def test_a_second_run_waits_for_the_first_and_the_thread_is_told(
+    sim: GitHubSimulator, slow_app: FastAPI
+) -> None:
+    number = await two_runs(sim, slow_app)
+    services: Services = slow_app.state.services
+    newest, oldest = await services.github_store.thread_tasks("octo/demo", number)
+    assert [status for _, status in (oldest, newest)] == ["completed", "completed"]
+    first, second = oldest[0].task_id, newest[0].task_id
+    assert (await services.store.get_task(first)).description == "first"  # in the order asked
+    thread = sim.thread("octo/demo", number)
+    assert thread.count("is queued behind") == 1, thread
+    assert f"`{second}` is queued behind `{first}`" in thread, thread
+    [one] = await services.store.list_stages(first, texts=False)
+    [two] = await services.store.list_stages(second, texts=False)
+    assert one.finished_at is not None and two.started_at is not None
+    assert two.started_at >= one.finished_at  # never at the same time
+    assert thread.count("slow stage done") == 2
+
+
+async def test_a_task_waiting_for_a_human_does_not_hold_the_thread(
+    sim: GitHubSimulator, gated_app: FastAPI
+) -> None:
+    issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+    hooks = sim.deliverer(
+        "http://aqm.test/webhook", transport=httpx.ASGITransport(app=gated_app), secret=SECRET
+    )
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
+    await settle(gated_app)
+    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
+    await settle(gated_app)
+    services: Services = gated_app.state.services
+    statuses = [status for _, status in await services.github_store.thread_tasks("octo/demo", issue.number)]
+    assert statuses == ["awaiting_gate", "awaiting_gate"]
+    assert "queued behind" not in sim.thread("octo/demo", issue.number)
+
+
+async def test_a_replayed_delivery_finds_its_task_and_starts_no_other(
+    sim: GitHubSimulator, slow_app: FastAPI
+) -> None:
+    issue = sim.open_issue("octo/demo", "Do it", "once", user="maintainer")
+    hooks = sim.deliverer(
+        "http://aqm.test/webhook", transport=httpx.ASGITransport(app=slow_app), secret=SECRET
+    )
+    asked = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run once")
+    await settle(slow_app)
+    services: Services = slow_app.state.services
+    # as if the job had died after recording its task: the delivery is pending again and replayed
+    async with services.store.transaction() as connection:
+        await connection.execute(
+            update(DELIVERIES).where(DELIVERIES.c.id == asked.guid).values(status="pending")
+        )
+    await slow_app.state.queue.enqueue(asked.guid, job_id=f"{asked.guid}:2")
+    await settle(slow_app)
+    assert (await services.github_store.get_delivery(asked.guid)).attempts == 2
+    tasks = await services.github_store.thread_tasks("octo/demo", issue.number)
+    assert [status for _, status in tasks] == ["completed"]
+    thread = sim.thread("octo/demo", issue.number)
+    assert thread.count("slow stage done") == 1 and thread.count("Edited in place as the task runs") == 1
+
+
+async def test_a_queued_run_can_be_cancelled_before_it_starts(sim: GitHubSimulator, tmp_path: Path) -> None:
+    slower = SLOW.replace("sleep 1;", "sleep 3;")
+    async for app in running_app(sim, tmp_path, slower):
+        issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+        hooks = sim.deliverer(
+            "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
+        )
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
+        for _ in range(100):
+            if "is queued behind" in sim.thread("octo/demo", issue.number):
+                break
+            await asyncio.sleep(0.05)
+        services: Services = app.state.services
+        (second, _), (first, running) = await services.github_store.thread_tasks("octo/demo", issue.number)
+        assert running in ("pending", "in_progress")
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", f"/aqm cancel {second.task_id}")
+        await settle(app)
+        assert (await services.store.get_task(first.task_id)).status == "completed"
+        assert (await services.store.get_task(second.task_id)).status == "cancelled"
+        assert await services.store.list_stages(second.task_id) == []

@@ -1,0 +1,84 @@
+"""The thread queue and task leases in the store, on SQLite and PostgreSQL: one slot per thread, taken once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from app.store.github import GitHubStore, TaskLink
+from app.store.store import TaskStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def queued_task(github: GitHubStore, number: int, order: int, *, source: str | None = None) -> str:
+    task = await github.store.create_task(pipeline="default", description=f"run {order}", state={})
+    link = TaskLink(
+        task_id=task.id,
+        repo="octo/demo",
+        number=number,
+        is_pull=False,
+        actor="maintainer",
+        source=source,
+        requested_at=T0 + timedelta(seconds=order),
+        queued=True,
+    )
+    await github.link_task(link)
+    return task.id
+
+
+async def test_the_earliest_asked_run_takes_the_slot_and_the_next_waits_until_it_ends(
+    store: TaskStore,
+) -> None:
+    github = GitHubStore(store)
+    later = await queued_task(github, 1, order=2)
+    earlier = await queued_task(github, 1, order=1)
+    other_thread = await queued_task(github, 2, order=3)
+    assert await github.claim_next("octo/demo", 1, owner="w1", lease_s=60) == earlier
+    assert await github.claim_next("octo/demo", 1, owner="w2", lease_s=60) is None  # held by `earlier`
+    assert await github.slot_holder("octo/demo", 1) == earlier
+    assert await github.claim_next("octo/demo", 2, owner="w2", lease_s=60) == other_thread
+    await store.commit(earlier, status="awaiting_gate", state={})  # waiting for a human: no slot
+    assert await github.claim_next("octo/demo", 1, owner="w2", lease_s=60) == later
+    link = await github.get_link(later)
+    assert (link.queued, link.lease_owner) == (False, "w2")
+
+
+async def test_claims_racing_on_one_thread_give_the_slot_once(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    for order in range(3):
+        await queued_task(github, 7, order=order)
+    claims = await asyncio.gather(
+        *(github.claim_next("octo/demo", 7, owner=f"w{n}", lease_s=60) for n in range(6))
+    )
+    assert len([claimed for claimed in claims if claimed is not None]) == 1
+
+
+async def test_a_lease_is_taken_once_renewed_by_its_owner_and_free_again_when_it_expires(
+    store: TaskStore,
+) -> None:
+    github = GitHubStore(store)
+    task_id = await queued_task(github, 3, order=1, source="guid-1#0")
+    assert not await github.take_lease(task_id, owner="w1", lease_s=60)  # queued: not started yet
+    assert await github.claim_next("octo/demo", 3, owner="w1", lease_s=60) == task_id
+    assert not await github.take_lease(task_id, owner="w2", lease_s=60)
+    assert await github.renew_lease(task_id, owner="w1", lease_s=0.05)
+    assert not await github.renew_lease(task_id, owner="w2", lease_s=60)
+    assert await github.expired_leases() == []
+    await asyncio.sleep(0.1)
+    assert [link.task_id for link in await github.expired_leases()] == [task_id]
+    assert await github.take_lease(task_id, owner="w2", lease_s=60, expired_only=True)
+    assert not await github.renew_lease(task_id, owner="w1", lease_s=60)  # w2 has it now
+    await github.release_lease(task_id, owner="w2")
+    assert [link.task_id for link in await github.expired_leases()] == [task_id]  # released, still running
+    assert (await github.link_of_source("guid-1#0")) is not None
+    assert await github.link_of_source("guid-1#1") is None
+
+
+async def test_an_idle_queue_is_found_once_its_head_is_old_enough(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    task_id = await queued_task(github, 4, order=1)
+    assert [link.task_id for link in await github.idle_queues(older_than_s=0)] == [task_id]
+    assert await github.idle_queues(older_than_s=10**9) == []
+    await github.claim_next("octo/demo", 4, owner="w1", lease_s=60)
+    assert await github.idle_queues() == []
