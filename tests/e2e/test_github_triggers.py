@@ -210,6 +210,11 @@ async def test_a_push_cancels_the_paused_task_and_says_why(
     sim: GitHubSimulator, app: FastAPI, hooks: Deliverer
 ) -> None:
     number = await paused_pull(sim, app, hooks, TRIGGERS)
+    before = comments(sim, number)
+    await hooks.pull_request_synchronize("octo/demo", number, user="maintainer")  # the same head again
+    await settle(app)
+    [task] = await app.state.services.store.list_tasks(limit=5)
+    assert task.status == "awaiting_gate" and comments(sim, number) == before  # nothing new: no cancel
     push = await hooks.pull_request_synchronize(
         "octo/demo", number, user="maintainer", files={"feature.txt": "v2\n"}
     )
@@ -284,3 +289,17 @@ async def test_the_cost_budget_stops_the_task_with_the_figures(
     assert (task.status, task.error) == ("failed", "stopped after $0.60 spent: budget max_cost_usd 0.5")
     assert len(fake_clis.calls("claude")) == 2
     assert "stopped after $0.60 spent: budget max_cost_usd 0.5" in sim.thread("octo/demo", issue.number)
+
+
+async def test_a_synchronize_trigger_runs_on_the_new_head_after_the_old_task_is_cancelled(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer
+) -> None:
+    config = TRIGGERS + "    - {event: pull_request.synchronize, pipeline: default}\n"
+    number = await paused_pull(sim, app, hooks, config)
+    push = await hooks.pull_request_synchronize(
+        "octo/demo", number, user="outsider", files={"feature.txt": "v2\n"}
+    )
+    await settle(app)
+    new, old = await app.state.services.store.list_tasks(limit=5)
+    assert (old.status, new.status) == ("cancelled", "awaiting_gate")
+    assert (await app.state.services.github_store.get_link(new.id)).head_sha == push.payload["after"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from app.engine.commands import RunStage, SaveStage, StopStages
 from app.engine.decide import decide
 from app.engine.events import CancelRequested, StageFinished, TaskStarted, TimeBudgetSpent, Usage
 from app.engine.state import TaskState, TaskStatus
 from app.spec.models import Budget, GitHubSettings, PipelineSettings, ProjectConfig
+from app.store.records import StageRecord, running_seconds
 
 from .harness import Run, spec_of
 
@@ -79,3 +82,22 @@ def test_a_cancelled_task_waits_for_nobody() -> None:
     state, _ = decide(spec, paused, CancelRequested("new commits"))
     assert state.status == TaskStatus.CANCELLED
     assert [(b.status, b.gate) for b in state.branches] == [("cancelled", None)]
+
+
+def test_running_time_counts_parallel_stages_once_and_pauses_not_at_all() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def stage(number: int, start_s: float, end_s: float | None) -> StageRecord:
+        end = None if end_s is None else t0 + timedelta(seconds=end_s)
+        return StageRecord(
+            "T-000001", number, "a", started_at=t0 + timedelta(seconds=start_s), finished_at=end
+        )
+
+    stages = [
+        stage(1, 0, 60),  # 0-60
+        stage(2, 30, 90),  # parallel with 1: 60-90 more
+        stage(3, 600, 660),  # after a 510 s pause for a human: 60 more
+        stage(4, 700, None),  # still running at `now` (t0 + 730 s): 30 more
+    ]
+    assert running_seconds(stages, t0 + timedelta(seconds=730)) == 60 + 30 + 60 + 30
+    assert running_seconds([], t0) == 0.0
