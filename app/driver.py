@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from app.engine.events import (
     GateJudged,
     StageFailed,
     StageFinished,
+    TimeBudgetSpent,
     Usage,
 )
 from app.engine.gates import VERDICT_SCHEMA, entry_schema, parse_entry, parse_verdict
@@ -38,7 +40,7 @@ from app.engine.state import ENDED, StageSummary, TaskState, TaskStatus
 from app.errors import RuntimeFailed, StoreError, VersionConflict
 from app.runtimes.base import Finished, RunRequest, Runtime, RuntimeEvent, TextDelta
 from app.store.api import Store
-from app.store.records import StageRecord, TaskRecord
+from app.store.records import StageRecord, TaskRecord, running_seconds
 
 WATCH_INTERVAL_S = 0.5
 Progress = Callable[[Notify], None]
@@ -55,6 +57,21 @@ class DriverIO:
     progress: Progress = lambda _: None
     stream: Callable[[int, str], None] | None = None  # live text of running stages (stage, delta)
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A time budget: `limit_min` minutes of running time, `spent_s` of them used before `since`."""
+
+    limit_min: float
+    spent_s: float
+    since: float  # time.monotonic() when this advance began
+
+    def minutes(self) -> float:
+        return (self.spent_s + time.monotonic() - self.since) / 60
+
+    def left(self) -> float:
+        return max(0.0, self.limit_min * 60 - self.spent_s - (time.monotonic() - self.since))
 
 
 class TaskRunner:
@@ -81,10 +98,16 @@ class TaskRunner:
     async def advance(self, event: Event) -> TaskState:
         watcher = asyncio.create_task(self.watch())
         try:
+            deadline = await self.time_budget()
             await self.fold(event)
             # a finished stage leaves `running` when its result is queued: both count as work left
             while (self.running or self.side or not self.results.empty()) and self.state.status not in ENDED:
-                done = await self.results.get()
+                try:
+                    done = await asyncio.wait_for(self.results.get(), deadline.left() if deadline else None)
+                except TimeoutError:  # github.budget.max_minutes is spent: the engine stops the task
+                    assert deadline is not None
+                    await self.fold(TimeBudgetSpent(deadline.minutes()))
+                    continue
                 if not done.cancelled():  # a cancelled stage (aqm cancel, a failure) only wakes the loop
                     await self.fold(done.result())
         except VersionConflict:
@@ -97,6 +120,14 @@ class TaskRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         return self.state
+
+    async def time_budget(self) -> Deadline | None:
+        """When `github.budget.max_minutes` is set: the moment this task's running time reaches it."""
+        limit = self.spec.config.github.budget.max_minutes
+        if limit is None:
+            return None
+        stages = await self.io.store.list_stages(self.task_id, texts=False)
+        return Deadline(limit, running_seconds(stages, datetime.now(UTC)), time.monotonic())
 
     async def fold(self, event: Event) -> None:
         async with self.lock:

@@ -38,6 +38,7 @@ from app.engine.events import (
     StageFailed,
     StageFinished,
     TaskStarted,
+    TimeBudgetSpent,
 )
 from app.engine.gates import entry_message
 from app.engine.routing import handoff_decision, route
@@ -85,6 +86,8 @@ class Machine:
                 humans.on_human_answered(self, event)
             case CancelRequested():
                 self.on_cancel(event)
+            case TimeBudgetSpent():
+                self.on_time_spent(event)
             case Resumed():
                 self.on_resumed()
             case ChunksEdited():
@@ -171,9 +174,15 @@ class Machine:
         """The next stage number, or None (and the task failed) past max_stages."""
         number = self.state.next_stage
         limit = self.spec.config.pipeline.max_stages
-        budget = self.spec.config.github.budget.max_stages
-        if budget is not None:
-            limit = min(limit, budget)
+        budget = self.spec.config.github.budget
+        if budget.max_cost_usd is not None and self.state.cost_usd >= budget.max_cost_usd:
+            self.fail(
+                f"stopped after ${self.state.cost_usd:.2f} spent: budget max_cost_usd {budget.max_cost_usd:g}"
+            )
+            return None
+        if budget.max_stages is not None and number > budget.max_stages and budget.max_stages < limit:
+            self.fail(f"stopped after {number - 1} stages: budget max_stages {budget.max_stages}")
+            return None
         if number > limit:
             self.fail(f"Exceeded maximum number of stages ({limit}).")
             return None
@@ -294,6 +303,8 @@ class Machine:
     ) -> None:
         """Save a finished stage and remember its summary for later prompts."""
         assert step.stage is not None
+        if usage is not None and usage[2]:
+            self.state = self.state.model_copy(update={"cost_usd": self.state.cost_usd + usage[2]})
         self.commands.append(
             SaveStage(
                 step.stage,
@@ -430,8 +441,10 @@ class Machine:
                         finished=True,
                     )
                 )
-        branches = tuple(
-            b.model_copy(update={"status": "cancelled"}) if b.status not in ("done", "failed") else b
+        branches = tuple(  # a cancelled branch waits for nobody any more
+            b.model_copy(update={"status": "cancelled", "gate": None, "question": None})
+            if b.status not in ("done", "failed")
+            else b
             for b in self.state.branches
         )
         reason = event.reason or "cancelled"
@@ -439,6 +452,29 @@ class Machine:
             update={"status": TaskStatus.CANCELLED, "branches": branches, "error": reason}
         )
         self.notify("task_ended", f"Task {self.state.task_id} cancelled: {reason}")
+
+    def on_time_spent(self, event: TimeBudgetSpent) -> None:
+        """`github.budget.max_minutes` is spent: stop what runs (recorded as cancelled) and fail."""
+        limit = self.spec.config.github.budget.max_minutes
+        if limit is None or event.minutes < limit:
+            return
+        spent = f"{event.minutes:.1f} min" if event.minutes >= 1 else f"{event.minutes * 60:.0f} s"
+        message = f"stopped after {spent}: budget max_minutes {limit:g}"
+        for branch in self.state.branches:
+            step = branch.step
+            if branch.status == "running" and step is not None and step.stage is not None:
+                self.commands.append(
+                    SaveStage(
+                        step.stage,
+                        step.agent_id,
+                        branch.id,
+                        step.kind,
+                        status="cancelled",
+                        error=message,
+                        finished=True,
+                    )
+                )
+        self.fail(message)
 
     def on_resumed(self) -> None:
         """Re-run whatever was running when the task's process died (same stage numbers)."""

@@ -81,6 +81,13 @@ class CancelRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeBudgetSpent:
+    """The driver's clock says the task has run `minutes`, at least `github.budget.max_minutes`."""
+
+    minutes: float
+
+
+@dataclass(frozen=True, slots=True)
 class Resumed:
     """The task is picked up again after its process died: re-run the stages that were running."""
 
@@ -105,6 +112,7 @@ Event = (
     | HumanDecided
     | HumanAnswered
     | CancelRequested
+    | TimeBudgetSpent
     | Resumed
     | ChunksEdited
 )

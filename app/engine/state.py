@@ -119,6 +119,7 @@ class TaskState(Data):
     params: dict[str, Any] = Field(default_factory=dict)
     entry_agent: str | None = None  # the start agent (restart from stage 1 keeps it)
     next_stage: int = 1
+    cost_usd: float = 0.0  # every stage's and gate's cost so far (github.budget.max_cost_usd)
     next_branch: int = 2
     branches: tuple[Branch, ...] = ()
     rejections: dict[str, int] = Field(default_factory=dict)  # per gate, over the whole task

@@ -24,14 +24,18 @@ import httpx
 
 from app.engine.events import CancelRequested, Event, HumanAnswered, HumanDecided
 from app.engine.spec import RunSpec
-from app.engine.state import ENDED
+from app.engine.state import ENDED, TaskState
+from app.errors import SpecError, SpecErrors
 from app.github import commands as grammar
-from app.github import render
+from app.github import render, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
 from app.github.runs import ConfigProblem, Thread, ThreadTasks, load_from_default_branch
 from app.github.webhook import parse_event
 from app.runtimes.registry import get_runtime
 from app.settings import Settings
+from app.spec.loader import load_config
+from app.spec.models import GitHubSettings
+from app.spec.source import MappingReader
 from app.store.github import DeliveryRecord, GitHubStore, TaskLink
 from app.store.store import TaskStore
 
@@ -135,9 +139,11 @@ class Job:
 
     async def run(self) -> str:
         self.event = parse_event(self.delivery.event, self.delivery.body)
+        kind = f"{self.delivery.event}.{self.delivery.action}"
+        if self.event is not None and kind in triggers.TRIGGER_EVENTS:
+            return await self.on_thread_event(kind)  # bots are judged against github.allow_bots
         if self.event is None or _is_bot(self.event):
             return "ignored"
-        kind = f"{self.delivery.event}.{self.delivery.action}"
         if kind in ("issue_comment.created", "issue_comment.edited"):
             return await self.on_comment()
         if kind == "pull_request_review.submitted":
@@ -355,6 +361,129 @@ class Job:
             return
         text = await self.tasks(gateway).card_text(found[0].task_id, found[0])
         await self.reply(thread, gateway, text)
+
+    # ---- issue and pull request events: triggers and on_push -------------------------------
+
+    async def on_thread_event(self, kind: str) -> str:
+        """`issues.opened|labeled`, `pull_request.opened|synchronize`: apply `github:` of config.yaml.
+
+        No `.aqm/` on the default branch: ignored, silently. A broken config.yaml: one comment
+        listing the errors (not for bots). A push to a PR first applies `on_push` to the PR's
+        running or paused tasks; then every declared trigger the event fires starts its pipeline
+        with the thread's title and body as the task, unless the sender is a bot not in
+        `allow_bots` or the PR comes from a fork (told once to ask a maintainer for `/aqm run`).
+        """
+        facts = triggers.EventFacts.of(kind, self.event)
+        if facts.sender_is_bot and facts.head_ref and triggers.OWN_BRANCH.match(facts.head_ref):
+            return "ignored"  # the app's own branch and PR: its pushes never cancel or start anything
+        thread = self.thread()
+        gateway = self.gateway(thread)
+        repository = await gateway.repository(thread.owner, thread.repo)
+        files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
+        if not files:
+            return "ignored"
+        try:
+            settings = load_config(MappingReader(files), "config.yaml").github
+        except SpecErrors as exc:
+            if facts.sender_is_bot:
+                return "ignored"
+            shown = [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in exc.errors]
+            await self.reply(thread, gateway, render.validation_errors(shown))
+            return "done"
+        outcome = "ignored"
+        if kind == "pull_request.synchronize":
+            outcome, restarted = await self.on_push(thread, gateway, settings, facts, files)
+            if restarted:
+                return outcome  # the restarted task is this push's run
+        fired = triggers.matching(settings, facts)
+        if not fired:
+            return outcome
+        verdict = triggers.authorise(settings, facts)
+        if verdict == "fork":
+            if triggers.tell_fork(settings, facts):
+                await self.reply(thread, gateway, render.fork_waiting_reply(pipeline=fired[0].pipeline))
+                return "done"
+            return outcome
+        if verdict != "run":
+            return outcome
+        for trigger in fired:
+            await self.start_triggered(thread, gateway, repository, files, trigger.pipeline, trigger.agent)
+        return "done"
+
+    async def start_triggered(
+        self,
+        thread: Thread,
+        gateway: GitHubGateway,
+        repository: Any,
+        files: dict[str, str],
+        pipeline: str,
+        agent: str | None,
+        *,
+        text: str = "",
+    ) -> None:
+        """Start `pipeline` from the `.aqm/` files already read (the thread's title and body by default)."""
+        try:
+            loaded = await load_from_default_branch(gateway, thread, repository, pipeline, {}, files=files)
+        except ConfigProblem as problem:
+            await self.reply(thread, gateway, problem.reply)
+            return
+        if agent is not None and agent not in loaded.pipeline.ids:
+            name = loaded.pipeline.name
+            message = f"No agent `{agent}` in pipeline `{name}` (github.triggers in config.yaml)."
+            await self.reply(thread, gateway, render.escape_text(message))
+            return
+        task_text, head_sha, clone_url = await self.task_text(thread, gateway, text, repository)
+        await self.tasks(gateway).start(
+            thread, loaded, text=task_text, agent=agent, head_sha=head_sha, clone_url=clone_url
+        )
+
+    async def on_push(
+        self,
+        thread: Thread,
+        gateway: GitHubGateway,
+        settings: GitHubSettings,
+        facts: triggers.EventFacts,
+        files: dict[str, str],
+    ) -> tuple[str, bool]:
+        """New commits on a PR: cancel (or restart, or leave) the tasks running or paused on it.
+
+        A push of the app's own (the head is what it pushed for the task) changes nothing.
+        Returns the outcome and whether a task was started again.
+        """
+        ended = {s.value for s in ENDED}
+        links = await self.services.github_store.thread_tasks(thread.full_name, thread.number)
+        active = [link for link, status in links if status not in ended and link.is_pull]
+        if settings.on_push == "ignore" or not active:
+            return "ignored", False
+        sha = facts.head_sha or ""
+        restarted = False
+        outcome = "ignored"
+        for link in active:
+            if sha in (link.head_sha, link.gate_sha):
+                continue  # the head the task runs on, or the app's own push for it
+            reason = f"new commits were pushed to the pull request (head {sha[:7]})"
+            await self.continue_task(thread, gateway, link.task_id, CancelRequested(f"cancelled: {reason}"))
+            again = settings.on_push == "restart"
+            message = f"Task {link.task_id} was cancelled: {reason}." + (
+                " Starting it again on the new head." if again else ""
+            )
+            await self.reply(thread, gateway, render.escape_text(message))
+            outcome = "done"
+            if again:
+                task = await self.services.store.get_task(link.task_id)
+                state = TaskState.from_core(task.state)
+                repository = await gateway.repository(thread.owner, thread.repo)
+                await self.start_triggered(
+                    thread,
+                    gateway,
+                    repository,
+                    files,
+                    task.pipeline,
+                    state.entry_agent,
+                    text=task.description,
+                )
+                restarted = True
+        return outcome, restarted
 
     # ---- reviews ---------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from app.github.markdown import (
     truncate,
 )
 from app.spec.models import Budget
-from app.store.records import StageRecord, TaskRecord
+from app.store.records import StageRecord, TaskRecord, running_seconds
 
 MAX_COMMENT_CHARS = 65_536  # GitHub answers 422 to a longer comment body
 MAX_CHECK_RUN_CHARS = 65_535  # check run output.summary and output.text
@@ -312,9 +312,9 @@ def _budget_line(
         parts.append(f"stages {len(stages)} / {budget.max_stages}")
     if budget.max_cost_usd is not None:
         parts.append(f"cost ${sum(s.cost_usd or 0.0 for s in stages):.2f} / ${budget.max_cost_usd:.2f}")
-    if budget.max_minutes is not None:
-        elapsed = _seconds(task.created_at, now or task.updated_at)
-        used = f"{elapsed / 60:.0f}" if elapsed is not None else "?"
+    if budget.max_minutes is not None:  # running time: pauses for humans do not count
+        end = now or task.updated_at
+        used = f"{running_seconds(stages, end) / 60:.1f}" if end is not None else "?"
         parts.append(f"time {used} / {budget.max_minutes:g} min")
     return " · ".join(parts)
 

@@ -81,9 +81,12 @@ async def load_from_default_branch(
     repository: Repository,
     pipeline: str | None,
     params: dict[str, str],
+    *,
+    files: dict[str, str] | None = None,
 ) -> Loaded:
-    """The `.aqm/` tree at the default branch's head, loaded and validated."""
-    files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
+    """The `.aqm/` tree at the default branch's head (`files`, when already read), loaded and validated."""
+    if files is None:
+        files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
     reader = MappingReader(files)
     try:
         config = load_config(reader, "config.yaml")
@@ -421,6 +424,7 @@ class ThreadTasks:
         stages = await self.store.list_stages(task_id, texts=False)
         spec = self.specs.get(task_id)
         runtimes = {a.id: a.runtime or "session" for a in spec.pipeline.agents} if spec else {}
+        budget = spec.config.github.budget if spec else None
         return render.run_card(
             task,
             state,
@@ -428,6 +432,7 @@ class ThreadTasks:
             pipeline=task.pipeline,
             runtime_of=runtimes,
             public_url=self.public_url,
+            budget=budget,
         )
 
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:

@@ -47,3 +47,25 @@ class StageRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     state_before: dict[str, Any] = field(default_factory=dict)  # engine core state when the stage started
+
+
+def running_seconds(stages: list[StageRecord], now: datetime) -> float:
+    """How long the task has run: the time during which at least one of its stages ran.
+
+    Time spent paused (waiting for a human) does not count; parallel stages count once. A stage
+    still running counts until `now`. This is what `github.budget.max_minutes` limits.
+    """
+    spans = sorted((s.started_at, s.finished_at or now) for s in stages if s.started_at is not None)
+    total = 0.0
+    start: datetime | None = None
+    end: datetime | None = None
+    for begin, finish in spans:
+        if end is None or begin > end:
+            if start is not None and end is not None:
+                total += (end - start).total_seconds()
+            start, end = begin, finish
+        elif finish > end:
+            end = finish
+    if start is not None and end is not None:
+        total += (end - start).total_seconds()
+    return total

@@ -230,11 +230,12 @@ def test_budgets_are_shown_only_when_set() -> None:
     assert "Budget" not in card(state(), [stage(1)])
     body = card(
         state(),
-        [stage(1)],
+        [stage(1), stage(2, finished_at=None)],  # stage 2 still runs, since T0+20s
         budget=Budget(max_stages=10, max_cost_usd=5, max_minutes=30),
-        now=T0 + timedelta(minutes=12),
+        now=T0 + timedelta(minutes=12, seconds=20),
     )
-    assert "**Budget** stages 1 / 10 · cost $0.01 / $5.00 · time 12 / 30 min" in body
+    # time counts while a stage runs (7 s of stage 1, then 12 min of stage 2), not the pause between
+    assert "**Budget** stages 2 / 10 · cost $0.02 / $5.00 · time 12.1 / 30 min" in body
 
 
 def test_the_card_links_the_tasks_page_only_over_http() -> None:
