@@ -8,6 +8,7 @@ Functions of the decision in progress (`Machine`, app/engine/decide.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from app.engine.commands import AskGate, SaveStage
@@ -194,7 +195,6 @@ def record_decision(m: Machine, branch: Branch, step: Step, event: HumanDecided)
         agent_id=step.agent_id,
     )
     history = tuple(
-        h.model_copy(update={"status": event.decision}) if h.number == step.stage else h
-        for h in m.state.history
+        replace(h, status=event.decision) if h.number == step.stage else h for h in m.state.history
     )
     m.state = m.state.model_copy(update={"history": history})

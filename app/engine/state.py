@@ -9,6 +9,7 @@ for the ones a prompt needs (`PromptPlan`), so memory does not grow with the tas
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -43,8 +44,13 @@ class Chunk(Data):
     completed_by: str | None = None
 
 
-class StageSummary(Data):
-    """One finished stage, as the context window's history line needs it."""
+@dataclass(frozen=True, slots=True)
+class StageSummary:
+    """One finished stage, as the context window's history line needs it.
+
+    A plain slotted dataclass, not a model: a task holds one per finished stage, and at a
+    thousand stages a model's per-instance dict and field set would be most of the task's memory.
+    """
 
     number: int
     agent_id: str

@@ -48,7 +48,6 @@ NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 # SQLite's page cache (default 2 MiB) fills as the file grows; the CLI reads back only the last
 # few outputs, so a small cache keeps a 1,000-stage run as small as a 100-stage one
 CACHE_KIB = 256
-STAGE_TEXTS_BATCH = 500  # numbers per IN (...) list, well under SQLite's bound-parameter limit
 # sqlite:///relative.db, sqlite:////absolute.db, sqlite+aiosqlite:///...: a plain file, no options
 FILE_URL = re.compile(r"^sqlite(?:\+(?:aiosqlite|pysqlite))?:///(?P<path>[^?]+)$")
 
@@ -77,6 +76,12 @@ UPSERT_STAGE = (
 SELECT_TASK = f"SELECT {_columns(TASK_FIELDS)} FROM tasks WHERE id = ?"
 SELECT_TASKS = f"SELECT {_columns(TASK_FIELDS)} FROM tasks{{where}} ORDER BY created_at DESC, id DESC LIMIT ?"
 BUMP = "UPDATE tasks SET status = ?, state = ?, error = ?, updated_at = ?, version = version + 1 WHERE id = ?"
+# one statement for any number of stages (an IN list would be a new statement for every length,
+# each kept in sqlite3's statement cache)
+SELECT_OUTPUTS = (
+    "SELECT number, output_text FROM stages WHERE task_id = ? "
+    "AND number IN (SELECT value FROM json_each(?))"
+)
 SHORT_STAGE_FIELDS = tuple(name for name in STAGE_FIELDS if name not in STAGE_TEXT_FIELDS)
 
 
@@ -246,16 +251,8 @@ class LiteTaskStore:
         """The output_text of those stages (the ones that exist), loading nothing else."""
         task_id = normalise_task_id(task_id)
         wanted = sorted(set(numbers))
-        texts: dict[int, str] = {}
         with self._transaction() as db:
-            for start in range(0, len(wanted), STAGE_TEXTS_BATCH):
-                batch = wanted[start : start + STAGE_TEXTS_BATCH]
-                query = (
-                    "SELECT number, output_text FROM stages WHERE task_id = ? "
-                    f"AND number IN ({', '.join('?' * len(batch))})"
-                )
-                texts.update(db.execute(query, (task_id, *batch)).fetchall())
-        return texts
+            return dict(db.execute(SELECT_OUTPUTS, (task_id, json.dumps(wanted))).fetchall())
 
     async def last_stage_number(self, task_id: str) -> int:
         """The highest stage number of the task; 0 when it has none."""

@@ -76,15 +76,34 @@ async def postgres_schema() -> AsyncIterator[str]:
         await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "lite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param in ("sqlite", "lite"):
-        yield Database(request.param, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
+async def _database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    if kind in ("sqlite", "lite"):
+        yield Database(kind, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
         return
     if not service_up(POSTGRES_PORT):
         pytest.skip(f"no PostgreSQL on 127.0.0.1:{POSTGRES_PORT}")
     async with postgres_schema() as schema:
         yield Database("postgresql", POSTGRES_URL, schema)
+
+
+@pytest.fixture(params=["sqlite", "lite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The task store's contract holds on each store and database."""
+    async for found in _database(request.param, tmp_path):
+        yield found
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """What only the SQLAlchemy store serves (the GitHub records: deliveries, links, leases)."""
+    async for found in _database(request.param, tmp_path):
+        yield found
+
+
+@pytest.fixture
+async def server_store(server_database: Database) -> AsyncIterator[TaskStore]:
+    async with await server_database.connect() as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.store.github import GitHubStore, TaskLink
 from app.store.store import TaskStore
+
+
+@pytest.fixture
+def store(server_store: TaskStore) -> TaskStore:
+    return server_store  # the GitHub records live on the SQLAlchemy store only
+
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
