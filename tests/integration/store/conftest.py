@@ -76,15 +76,21 @@ async def postgres_schema() -> AsyncIterator[str]:
         await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "lite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param in ("sqlite", "lite"):
-        yield Database(request.param, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
+@asynccontextmanager
+async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    if kind in ("sqlite", "lite"):
+        yield Database(kind, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
         return
     if not service_up(POSTGRES_PORT):
         pytest.skip(f"no PostgreSQL on 127.0.0.1:{POSTGRES_PORT}")
     async with postgres_schema() as schema:
         yield Database("postgresql", POSTGRES_URL, schema)
+
+
+@pytest.fixture(params=["sqlite", "lite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture
