@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from app import followups
 from app.driver import DriverIO, TaskRunner, load_state
 from app.engine.commands import Notify
 from app.engine.decide import decide
 from app.engine.events import (
     CancelRequested,
-    ChunksEdited,
     Event,
     HumanAnswered,
     HumanDecided,
-    Resumed,
     TaskStarted,
 )
 from app.engine.spec import RunSpec
@@ -33,8 +32,6 @@ from app.runtimes.registry import get_runtime
 from app.settings import Settings
 from app.store.api import Store, open_store
 from app.store.records import TaskRecord
-
-RESTARTABLE = {TaskStatus.FAILED, TaskStatus.COMPLETED, TaskStatus.STALLED, TaskStatus.CANCELLED}
 
 
 @dataclass
@@ -84,8 +81,7 @@ class Local:
         return await self.store.get_task(task_id)
 
     async def spec_of(self, task: TaskRecord) -> RunSpec:
-        params = {k: _text(v) for k, v in task.state.get("params", {}).items() if v is not None}
-        return self.spec(task.pipeline, params)
+        return self.spec(task.pipeline, followups.parent_params(task))
 
     async def drive(self, spec: RunSpec, task: TaskRecord, state: TaskState, event: Event) -> int:
         runner = TaskRunner(spec, self.io(), task, state)
@@ -204,74 +200,26 @@ class Local:
         return 0
 
     async def restart(self, task_id: str, from_stage: int | None) -> int:
-        task = await self.task(task_id)
-        state = await load_state(self.store, task)
-        if state.status not in RESTARTABLE:
-            raise TaskError(f"Task '{task.id}' cannot be restarted while {state.status.value}.")
-        last = await self.store.last_stage_number(task.id)
-        number = from_stage or state.failed_stage or last
-        if number < 1 or number > max(last, 1):
-            raise TaskError(f"--from-stage must be between 1 and {max(last, 1)}")
-        spec = await self.spec_of(task)
-        if last == 0:
-            return await self.drive(
-                spec,
-                task,
-                state.model_copy(update={"status": TaskStatus.PENDING}),
-                TaskStarted(state.entry_agent),
-            )
-        snapshot = (await self.store.get_stage(task.id, number)).state_before
-        restarted = TaskState.from_core(snapshot)
-        rerun = set(restarted.running_stages())
-        history = tuple(h for h in state.history if h.number < number and h.number not in rerun)
-        restarted = restarted.model_copy(
-            update={"history": history, "status": TaskStatus.IN_PROGRESS, "error": None}
-        )
-        version = await self.store.commit(
-            task.id,
-            status="in_progress",
-            state=restarted.core(),
-            truncate_from=number,
-            expected_version=task.version,
-        )
-        print(f"Restarting {task.id} from stage {number}", file=self.out, flush=True)
-        task = await self.task(task.id)
-        assert task.version == version
-        return await self.drive(spec, task, restarted, Resumed())
+        rewound = await followups.restart(self.store, task_id, from_stage)
+        if rewound.from_stage:
+            print(f"Restarting {rewound.task.id} from stage {rewound.from_stage}", file=self.out, flush=True)
+        spec = await self.spec_of(rewound.task)
+        return await self.drive(spec, rewound.task, rewound.state, rewound.event)
 
     async def fix(self, task_id: str, text: str, *, agent: str | None, params: dict[str, str]) -> int:
         parent = await self.task(task_id)
-        stages = await self.store.list_stages(parent.id)
-        context = "\n\n".join(
-            f"## [stage {s.number}] {s.agent_id} ({s.status})\n{s.output_text}" for s in stages[-3:]
-        )
-        description = (
-            f"[FIX — follow-up from {parent.id}]\nOriginal task: {parent.description}\n\n"
-            f"--- Previous context ---\n{context}\n\n--- Fix request ---\n{text}"
-        )
-        merged = {k: _text(v) for k, v in parent.state.get("params", {}).items() if v is not None} | params
+        description = await followups.fix_description(self.store, parent, text)
+        merged = followups.parent_params(parent) | params
         return await self.run(
             description, pipeline=parent.pipeline, agent=agent, params=merged, kind="fix", parent=parent.id
         )
 
     async def chunks(self, task_id: str, action: str, value: str | None) -> int:
         task = await self.task(task_id)
-        state = await load_state(self.store, task)
-        if action != "list":
-            if not value:
-                raise TaskError(
-                    f"aqm chunks {action} needs {'a description' if action == 'add' else 'a chunk id'}"
-                )
-            if action in ("done", "remove") and value.upper() not in {c.id for c in state.chunks}:
-                raise TaskError(f"no chunk {value.upper()} in {task.id}")
-            state, _ = decide(await self.spec_of(task), state, ChunksEdited(action, value))
-            await self.store.commit(
-                task.id,
-                status=state.status.value,
-                state=state.core(),
-                error=state.error,
-                expected_version=task.version,
-            )
+        if action == "list":
+            state = await load_state(self.store, task)
+        else:
+            state = await followups.edit_chunks(self.store, await self.spec_of(task), task, action, value)
         from app.engine.sessions import chunks_table
 
         print(chunks_table(state.chunks), file=self.out)
@@ -288,12 +236,6 @@ _MARKS = {
     "consensus": "✓",
     "fork": "⑂",
 }
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _user() -> str:

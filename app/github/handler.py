@@ -22,14 +22,16 @@ from typing import Any
 
 import httpx
 
+from app import followups
+from app.driver import load_state
 from app.engine.events import CancelRequested, Event, HumanAnswered, HumanDecided
 from app.engine.spec import RunSpec
-from app.engine.state import ENDED, TaskState
-from app.errors import SpecError, SpecErrors
+from app.engine.state import ENDED, TaskState, TaskStatus
+from app.errors import SpecError, SpecErrors, StoreError, TaskError
 from app.github import commands as grammar
 from app.github import render, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
-from app.github.runs import ConfigProblem, Thread, ThreadTasks, load_from_default_branch
+from app.github.runs import ConfigProblem, Loaded, Thread, ThreadTasks, load_from_default_branch
 from app.github.webhook import parse_event
 from app.runtimes.registry import get_runtime
 from app.settings import Settings
@@ -37,12 +39,14 @@ from app.spec.loader import load_config
 from app.spec.models import GitHubSettings
 from app.spec.source import MappingReader
 from app.store.github import DeliveryRecord, GitHubStore, TaskLink
+from app.store.records import TaskRecord
 from app.store.store import TaskStore
 
 log = logging.getLogger("aqm.github")
 WRITE = ("admin", "write", "maintain")
 EARLIER_RUNS_WAIT_S = 30.0  # at most, for an earlier comment's run to be recorded (a dead job's never is)
 EARLIER_RUNS_POLL_S = 0.2
+ENDED_NAMES = {status.value for status in ENDED}
 
 
 @dataclass
@@ -148,6 +152,8 @@ class Job:
             return await self.on_comment()
         if kind == "pull_request_review.submitted":
             return await self.on_review()
+        if kind == "check_run.requested_action":
+            return await self.on_check_run_action()
         return "ignored"
 
     # ---- context ---------------------------------------------------------------------------
@@ -208,6 +214,12 @@ class Job:
             await self.cancel(thread, gateway, command.task_id)
         elif isinstance(command, grammar.StatusCommand):
             await self.status(thread, gateway, command.task_id)
+        elif isinstance(command, grammar.RestartCommand):
+            await self.restart(thread, gateway, command, comment_id)
+        elif isinstance(command, grammar.FixCommand):
+            await self.fix(thread, gateway, command, comment_id)
+        elif isinstance(command, grammar.ChunksCommand):
+            await self.chunks(thread, gateway, command)
         elif isinstance(command, grammar.HelpCommand | grammar.Unknown):
             await self.reply(
                 thread,
@@ -485,6 +497,158 @@ class Job:
                 restarted = True
         return outcome, restarted
 
+    # ---- restart, fix, chunks --------------------------------------------------------------
+
+    async def task_of(
+        self, thread: Thread, gateway: GitHubGateway, command: Any
+    ) -> tuple[TaskLink, str] | None:
+        """The task a command names (else the thread's newest); None after replying that there is none."""
+        found = await self.find(thread, command.task_id)
+        if found is None:
+            if command.task_id:
+                problem = f"there is no aqm task {command.task_id.upper()} on this thread."
+                then, words = "/aqm status", "The thread's newest task:"
+            else:
+                problem, then, words = (
+                    "there is no aqm task on this thread yet.",
+                    "/aqm run",
+                    "Start one with",
+                )
+            reply = render.task_problem_reply(thread.actor, command, problem, then=then, then_words=words)
+            await self.reply(thread, gateway, reply)
+        return found
+
+    async def load_for(self, thread: Thread, gateway: GitHubGateway, task: TaskRecord) -> Loaded | None:
+        """The task's pipeline from the default branch now, with the params it ran with."""
+        repository = await gateway.repository(thread.owner, thread.repo)
+        try:
+            return await load_from_default_branch(
+                gateway, thread, repository, task.pipeline, followups.parent_params(task)
+            )
+        except ConfigProblem as problem:
+            await self.reply(thread, gateway, problem.reply)
+            return None
+
+    async def restart(
+        self, thread: Thread, gateway: GitHubGateway, command: grammar.RestartCommand, comment_id: int
+    ) -> None:
+        found = await self.task_of(thread, gateway, command)
+        if found is None:
+            return
+        link = found[0]
+        store = self.services.store
+        try:
+            before = await store.get_task(link.task_id)
+            loaded = await self.load_for(thread, gateway, before)
+            if loaded is None:
+                return
+            tasks = self.tasks(gateway)
+            await tasks.rewind(link, command.from_stage, requested_at=self.delivery.received_at)
+        except (TaskError, StoreError) as problem:
+            then = f"/aqm cancel {link.task_id}" if found[1] not in ENDED_NAMES else None
+            reply = render.task_problem_reply(
+                thread.actor, command, str(problem), then=then, then_words="To stop it, comment"
+            )
+            await self.reply(thread, gateway, reply)
+            return
+        await self.handed_over()  # the rewound task is queued: the reconciler recovers it from here
+        await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+        await tasks.run_rewound(link, loaded)  # like a new run: now, or when the thread's slot is free
+
+    async def fix(
+        self, thread: Thread, gateway: GitHubGateway, command: grammar.FixCommand, comment_id: int
+    ) -> None:
+        found = await self.task_of(thread, gateway, command)
+        if found is None:
+            return
+        parent = await self.services.store.get_task(found[0].task_id)
+        loaded = await self.load_for(thread, gateway, parent)
+        if loaded is None:
+            return
+        await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+        repository = await gateway.repository(thread.owner, thread.repo)
+        text = await followups.fix_description(self.services.store, parent, command.text)
+        _, head_sha, clone_url = await self.task_text(thread, gateway, text, repository)
+        source = f"{self.delivery.id}#{self.runs}"  # a new task, queued like a run
+        self.runs += 1
+        await self.after_earlier_runs(thread)
+        await self.tasks(gateway).start(
+            thread,
+            loaded,
+            text=text,
+            agent=None,
+            head_sha=head_sha,
+            clone_url=clone_url,
+            source=source,
+            requested_at=self.delivery.received_at,
+            recorded=self.handed_over,
+            parent=found[0],
+        )
+
+    async def chunks(self, thread: Thread, gateway: GitHubGateway, command: grammar.ChunksCommand) -> None:
+        found = await self.task_of(thread, gateway, command)
+        if found is None:
+            return
+        link = found[0]
+        store = self.services.store
+        task = await store.get_task(link.task_id)
+        note = None
+        if command.action == "list":
+            state = await load_state(store, task)
+        else:
+            loaded = await self.load_for(thread, gateway, task)
+            if loaded is None:
+                return
+            spec = RunSpec(loaded.pipeline, loaded.config)
+            try:
+                state = await followups.edit_chunks(store, spec, task, command.action, command.value)
+            except (TaskError, StoreError) as problem:
+                await self.reply(
+                    thread, gateway, render.task_problem_reply(thread.actor, command, str(problem))
+                )
+                return
+            note = _chunk_note(command)
+            tasks = self.tasks(gateway)
+            tasks.specs[link.task_id] = spec
+            await tasks.refresh_card(link, checks=False)
+        await self.reply(thread, gateway, render.chunks_reply(link.task_id, state.chunks, note=note))
+
+    # ---- check-run buttons -----------------------------------------------------------------
+
+    async def on_check_run_action(self) -> str:
+        """Approve / Reject on the check run of a task waiting at a human gate
+        (https://docs.github.com/rest/guides/using-the-rest-api-to-interact-with-checks#check-runs-and-requested-actions)."""
+        event = self.event
+        identifier = getattr(getattr(event, "requested_action", None), "identifier", None)
+        if identifier not in ("approve", "reject"):
+            return "ignored"
+        owner, repo = event.repository.full_name.split("/", 1)
+        link = await self.services.github_store.task_of_check_run(
+            event.repository.full_name, int(event.check_run.id)
+        )
+        if link is None:
+            return "ignored"
+        installation = getattr(event, "installation", None)
+        thread = Thread(
+            owner, repo, link.number, link.is_pull, getattr(installation, "id", None), event.sender.login
+        )
+        gateway = self.gateway(thread)
+        verb = "Approve" if identifier == "approve" else "Reject"
+        if await gateway.permission(owner, repo, thread.actor) not in WRITE:
+            await self.reply(thread, gateway, render.refusal(thread.actor, f"{verb} (check run)"))
+            return "done"
+        task = await self.services.store.get_task(link.task_id)
+        state = await load_state(self.services.store, task)
+        gates = [gate for _, gate in render.waiting_gates(state)]
+        if state.status != TaskStatus.AWAITING_GATE or len(gates) != 1:
+            await self.reply(thread, gateway, render.waiting_gates_reply(link.task_id, gates))
+            return "done"
+        decision = "approved" if identifier == "approve" else "rejected"
+        reason = f"{decision} by @{thread.actor} via the check run"
+        event_ = HumanDecided(decision, reason, by=thread.actor, agent_id=gates[0].agent_id)
+        await self.continue_task(thread, gateway, link.task_id, event_)
+        return "done"
+
     # ---- reviews ---------------------------------------------------------------------------
 
     async def on_review(self) -> str:
@@ -523,6 +687,12 @@ class Job:
 def _is_bot(event: Any) -> bool:
     sender: Any = getattr(event, "sender", None)
     return bool(sender) and (str(getattr(sender, "type", "")) == "Bot" or str(sender.login).endswith("[bot]"))
+
+
+def _chunk_note(command: grammar.ChunksCommand) -> str:
+    if command.action == "add":
+        return f"Added a chunk: {command.value}"
+    return f"Marked {command.value} done." if command.action == "done" else f"Removed {command.value}."
 
 
 def _verb(command: Any) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from app.engine.state import ENDED, Branch, GateWait, TaskState, TaskStatus
+from app.engine.state import ENDED, Branch, Chunk, GateWait, TaskState, TaskStatus
 from app.errors import SpecError
 from app.github.commands import HELP_TEXT, CommentCommand, Invalid, Unknown, command_name
 from app.github.markdown import (
@@ -576,6 +576,37 @@ def waiting_gates_reply(task_id: str, gates: Sequence[GateWait]) -> str:
     """The reply when a `/approve`, `/reject` or review does not say which of several gates it answers."""
     views = [_gate_view(task_id, gate, Branch(id=""), several=True) for gate in gates[:20]]
     return render_template("waiting_gates.md.j2", task_id=task_id, gates=views)
+
+
+def chunks_reply(task_id: str, chunks: Sequence[Chunk], *, note: str | None = None, limit: int = 200) -> str:
+    """The chunk table of a task (`/aqm chunks`), led by what an edit changed."""
+    rows = [(c.id, CHUNK_WORDS.get(c.status, c.status), c.description) for c in chunks[:limit]]
+    done = sum(1 for c in chunks if c.status == "done")
+    return render_template(
+        "chunks.md.j2",
+        task_id=task_id,
+        chunks=rows,
+        done=done,
+        total=len(chunks),
+        hidden=max(len(chunks) - limit, 0),
+        note=note,
+    )
+
+
+def task_problem_reply(
+    login: str,
+    command: CommentCommand | str,
+    problem: str,
+    *,
+    then: str | None = None,
+    then_words: str = "Comment",
+) -> str:
+    """Why a command about a task did nothing (unknown task, still running, bad stage, unknown
+    chunk), and the command to type instead when there is one."""
+    name = command if isinstance(command, str) else command_name(command)
+    return render_template(
+        "task_problem.md.j2", login=login, command=name, problem=problem, then=then, then_words=then_words
+    )
 
 
 def fork_waiting_reply(*, pipeline: str | None = None) -> str:

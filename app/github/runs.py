@@ -24,12 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app import followups
 from app.driver import DriverIO, TaskRunner, load_state
 from app.engine.commands import Notify
 from app.engine.events import CancelRequested, Event, Resumed, TaskStarted
 from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
+from app.followups import Restart
 from app.github import render
 from app.github.gateway import GitHubGateway, Repository
 from app.github.leases import Leases
@@ -197,25 +199,35 @@ class ThreadTasks:
         source: str | None = None,
         requested_at: datetime | None = None,
         recorded: Callable[[], Awaitable[None]] | None = None,
+        parent: TaskLink | None = None,
     ) -> TaskRecord:
         """Record the task in its thread's queue with a run card; run it now when the thread is free.
 
         `source` names the request ("<delivery>#<n>"): a replayed delivery finds its task and
         creates none (a task whose worker died is resumed by the reconciler, not here).
         `recorded` is called once the task is recorded, before it runs: from then on its lease,
-        not the delivery, is what recovers it.
+        not the delivery, is what recovers it. With `parent`, a fix: it starts from the parent's
+        last pushed commit and pushes onto the parent's branch and PR.
         """
         if source is not None and (known := await self.github_store.link_of_source(source)) is not None:
             return await self.store.get_task(known.task_id)
         pipeline = loaded.pipeline
+        kind = "run" if parent is None else "fix"
         state = TaskState(
             task_id="",
             pipeline=pipeline.name,
             description=text,
             params=dict(pipeline.params),
             entry_agent=agent,
+            kind=kind,
         )
-        task = await self.store.create_task(pipeline=pipeline.name, description=text, state=state.core())
+        task = await self.store.create_task(
+            pipeline=pipeline.name,
+            description=text,
+            state=state.core(),
+            kind=kind,
+            parent_task_id=None if parent is None else parent.task_id,
+        )
         link = TaskLink(
             task_id=task.id,
             repo=thread.full_name,
@@ -227,6 +239,10 @@ class ThreadTasks:
             source=source,
             requested_at=requested_at or datetime.now(UTC),
             queued=True,
+            # a fix checks out (prepare_workdir) and pushes onto what its parent pushed
+            branch=None if parent is None else parent.branch,
+            pr_number=None if parent is None else parent.pr_number,
+            gate_sha=None if parent is None else parent.gate_sha,
         )
         await self.github_store.link_task(link)
         self.specs[task.id] = RunSpec(pipeline, loaded.config)
@@ -316,7 +332,8 @@ class ThreadTasks:
         return True
 
     async def prepare_workdir(self, thread: Thread, link: TaskLink) -> None:
-        """Clone the repository at the task's head, unless this machine has its workspace already."""
+        """Clone the repository at the task's last pushed commit (its branch's; for a fix, its
+        parent's), else at the head it started from, unless this machine has its workspace already."""
         workdir = self.workspaces / link.task_id
         if (workdir / ".git").exists():
             return
@@ -328,9 +345,11 @@ class ThreadTasks:
             if link.is_pull:
                 pull = await self.gateway.pull(thread.owner, thread.repo, link.number)
                 clone_url = pull.head_clone_url or clone_url
-        await git.checkout(
-            clone_url, link.head_sha or "", workdir, token=await self.gateway.installation_token()
-        )
+        token = await self.gateway.installation_token()
+        if link.branch is not None and link.gate_sha is not None:  # pushed (or a fix of a task that did)
+            await git.checkout(clone_url, link.gate_sha, workdir, token=token, fetch_ref=link.branch)
+        else:
+            await git.checkout(clone_url, link.head_sha or "", workdir, token=token)
         await git.restore_instruction_files(workdir, await self._default_instructions(thread, default_branch))
 
     async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
@@ -376,6 +395,37 @@ class ThreadTasks:
         link = await self.github_store.get_link(task_id)
         await self.run_queue(link.repo, link.number)
         return final
+
+    async def rewind(
+        self, link: TaskLink, from_stage: int | None, *, requested_at: datetime | None = None
+    ) -> Restart:
+        """Rewind an ended task for a restart (app/followups.py) and put it back in its thread's queue.
+
+        The link is queued before the rewind makes the task active again, so that it never holds
+        the thread's slot without claiming it, nor looks like a dead worker's task meanwhile. A PR
+        gets a new check run when it starts (the old one is completed for good); stage comments
+        from `from_stage` on are posted again.
+        """
+        task_id = link.task_id
+        asked = requested_at or datetime.now(UTC)
+        await self.github_store.update_link(task_id, queued=True, requested_at=asked)
+        try:
+            rewound = await followups.restart(self.store, task_id, from_stage)
+        except Exception:
+            await self.github_store.update_link(task_id, queued=link.queued, requested_at=link.requested_at)
+            raise
+        kept = {k: v for k, v in link.posted_stages.items() if int(k) < rewound.from_stage}
+        await self.github_store.update_link(
+            task_id, posted_stages=kept, check_run_id=None if link.is_pull else link.check_run_id
+        )
+        return rewound
+
+    async def run_rewound(self, link: TaskLink, loaded: Loaded) -> None:
+        """Run a rewound (queued) task when the thread's slot is free, in its workspace when this
+        machine still has it (else a checkout of its last pushed commit, see `prepare_workdir`)."""
+        self.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
+        await self.refresh_card(await self.github_store.get_link(link.task_id), checks=False)
+        await self.run_queue(link.repo, link.number, asked=link.task_id)
 
     async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
         """Commit and push what the agents changed, with a PR, before a pause and at the end."""
@@ -508,18 +558,13 @@ def pull_body(task_id: str, number: int) -> str:
 
 
 def _check_status(state: TaskState) -> dict[str, Any]:
+    """Status and conclusion, with the Approve / Reject buttons while exactly one gate waits (an
+    empty `actions` list takes them off again, so a stale button cannot be clicked)."""
+    fields: dict[str, Any] = {"status": "in_progress", "actions": render.check_run_actions(state)}
     if state.status == TaskStatus.COMPLETED:
-        return {"status": "completed", "conclusion": "success"}
-    if state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
-        return {"status": "completed", "conclusion": "failure"}
-    if state.status == TaskStatus.CANCELLED:
-        return {"status": "completed", "conclusion": "cancelled"}
-    if state.status == TaskStatus.AWAITING_GATE:
-        return {
-            "status": "in_progress",
-            "actions": [
-                {"label": "Approve", "description": "Approve the waiting gate", "identifier": "approve"},
-                {"label": "Reject", "description": "Reject the waiting gate", "identifier": "reject"},
-            ],
-        }
-    return {"status": "in_progress"}
+        fields |= {"status": "completed", "conclusion": "success"}
+    elif state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
+        fields |= {"status": "completed", "conclusion": "failure"}
+    elif state.status == TaskStatus.CANCELLED:
+        fields |= {"status": "completed", "conclusion": "cancelled"}
+    return fields

@@ -8,9 +8,11 @@ Queue and leases: a thread (issue or PR) runs one task at a time. A task is link
 `claim_next` gives the thread's slot to its earliest-asked queued task, atomically (under a
 per-thread PostgreSQL advisory lock; SQLite runs the one conditional UPDATE under its write
 lock), and with it a lease (owner, expiry) that the running worker renews and releases when the
-task pauses or ends. A slot is held by a started task that is pending or in progress: a task
-waiting for a human holds none. A lease that expires while its task runs means its worker died:
-`expired_leases` finds those for the reconciler, and `take_lease` lets one worker resume it.
+task pauses or ends. A queued task is pending (new) or in progress (restarted: rewound, it runs
+again from its running stages when it gets the slot). A slot is held by a started task that is
+pending or in progress: a task waiting for a human holds none. A lease that expires while its
+task runs means its worker died: `expired_leases` finds those for the reconciler, and
+`take_lease` lets one worker resume it.
 """
 
 from __future__ import annotations
@@ -246,7 +248,8 @@ class GitHubStore:
             select(queue.c.task_id)
             .join(queued_task, queued_task.c.id == queue.c.task_id)
             .where(queue.c.repo == repo, queue.c.number == number, queue.c.queued == 1)
-            .where(queued_task.c.status == "pending")  # a queued task cancelled meanwhile never starts
+            # pending, or in progress for a restarted one; a queued task cancelled meanwhile never starts
+            .where(queued_task.c.status.in_(ACTIVE))
             .order_by(queue.c.requested_at, queue.c.source, queue.c.task_id)
             .limit(1)
             .scalar_subquery()
@@ -336,7 +339,7 @@ class GitHubStore:
         statement = (
             select(LINKS)
             .join(TASKS, TASKS.c.id == LINKS.c.task_id)
-            .where(LINKS.c.queued == 1, TASKS.c.status == "pending", LINKS.c.requested_at <= cutoff, ~held)
+            .where(LINKS.c.queued == 1, TASKS.c.status.in_(ACTIVE), LINKS.c.requested_at <= cutoff, ~held)
             .order_by(LINKS.c.requested_at)
             .limit(limit)
         )
@@ -351,6 +354,13 @@ class GitHubStore:
         statement = update(LINKS).where(where).values(**values).returning(LINKS.c.task_id)
         async with self.store.transaction() as connection:
             return (await connection.execute(statement)).first() is not None
+
+    async def task_of_check_run(self, repo: str, check_run_id: int) -> TaskLink | None:
+        """The task whose check run this is (a restart opens a new one: only the newest counts)."""
+        statement = select(LINKS).where(LINKS.c.repo == repo, LINKS.c.check_run_id == check_run_id)
+        async with self.store.transaction() as connection:
+            row = (await connection.execute(statement)).mappings().first()
+        return None if row is None else _link(row)
 
     def _insert_ignore(self, table: Table, key: str) -> Any:
         if self.store.dialect == "postgresql":
@@ -367,11 +377,13 @@ def _after(seconds: float) -> datetime:
 
 
 def _asks_run_on(body: str, repo: str, number: int) -> bool:
-    """Whether a comment delivery's payload is on this thread and has an `/aqm run` line."""
+    """Whether a comment delivery's payload is on this thread and asks for a new task (`/aqm run`,
+    `/aqm fix`)."""
     try:
         payload = json.loads(body)
         on_thread = payload["repository"]["full_name"] == repo and payload["issue"]["number"] == number
-        return bool(on_thread) and "/aqm run" in str(payload["comment"]["body"] or "")
+        body = str(payload["comment"]["body"] or "")
+        return bool(on_thread) and ("/aqm run" in body or "/aqm fix" in body)
     except (ValueError, KeyError, TypeError):
         return False
 

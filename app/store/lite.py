@@ -79,8 +79,7 @@ BUMP = "UPDATE tasks SET status = ?, state = ?, error = ?, updated_at = ?, versi
 # one statement for any number of stages (an IN list would be a new statement for every length,
 # each kept in sqlite3's statement cache)
 SELECT_OUTPUTS = (
-    "SELECT number, output_text FROM stages WHERE task_id = ? "
-    "AND number IN (SELECT value FROM json_each(?))"
+    "SELECT number, output_text FROM stages WHERE task_id = ? AND number IN (SELECT value FROM json_each(?))"
 )
 SHORT_STAGE_FIELDS = tuple(name for name in STAGE_FIELDS if name not in STAGE_TEXT_FIELDS)
 

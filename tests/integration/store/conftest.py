@@ -76,7 +76,8 @@ async def postgres_schema() -> AsyncIterator[str]:
         await admin.dispose()
 
 
-async def _database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+@asynccontextmanager
+async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
     if kind in ("sqlite", "lite"):
         yield Database(kind, f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tasks.db'}")
         return
@@ -88,21 +89,7 @@ async def _database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture(params=["sqlite", "lite", "postgresql"])
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """The task store's contract holds on each store and database."""
-    async for found in _database(request.param, tmp_path):
-        yield found
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """What only the SQLAlchemy store serves (the GitHub records: deliveries, links, leases)."""
-    async for found in _database(request.param, tmp_path):
-        yield found
-
-
-@pytest.fixture
-async def server_store(server_database: Database) -> AsyncIterator[TaskStore]:
-    async with await server_database.connect() as opened:
+    async with open_database(request.param, tmp_path) as opened:
         yield opened
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 import pytest
 
 from app.store.github import GitHubStore, TaskLink
 from app.store.store import TaskStore
+from tests.integration.store.conftest import Database, open_database
 
 
 @pytest.fixture
@@ -17,6 +22,12 @@ def store(server_store: TaskStore) -> TaskStore:
 
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])  # the server's store only: the CLI's has no GitHub tables
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with open_database(request.param, tmp_path) as opened:
+        yield opened
 
 
 async def queued_task(github: GitHubStore, number: int, order: int, *, source: str | None = None) -> str:
@@ -90,3 +101,21 @@ async def test_an_idle_queue_is_found_once_its_head_is_old_enough(store: TaskSto
     assert await github.idle_queues(older_than_s=10**9) == []
     await github.claim_next("octo/demo", 4, owner="w1", lease_s=60)
     assert await github.idle_queues() == []
+
+
+async def test_a_restarted_task_queued_in_progress_is_found_and_claimed_like_a_new_run(
+    store: TaskStore,
+) -> None:
+    github = GitHubStore(store)
+    running = await queued_task(github, 5, order=1)
+    restarted = await queued_task(github, 5, order=2)
+    cancelled = await queued_task(github, 5, order=0)
+    await store.commit(restarted, status="in_progress", state={})  # rewound by /aqm restart, queued
+    await store.commit(cancelled, status="cancelled", state={})  # dropped while queued: never runs
+    assert await github.claim_next("octo/demo", 5, owner="w1", lease_s=60) == running
+    assert await github.expired_leases() == []  # queued: not a dead worker's task
+    assert await github.claim_next("octo/demo", 5, owner="w1", lease_s=60) is None
+    await store.commit(running, status="completed", state={})
+    assert [link.task_id for link in await github.idle_queues(older_than_s=0)] == [restarted]
+    assert await github.claim_next("octo/demo", 5, owner="w2", lease_s=60) == restarted
+    assert (await github.get_link(restarted)).lease_owner == "w2"

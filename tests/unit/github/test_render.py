@@ -529,3 +529,51 @@ def test_arbitrary_outputs_render_inert_and_within_limits(output: str, transcrip
     assert all(len(part) <= 2_000 for part in parts)
     for part in parts:
         assert_inert(part)
+
+
+# ---- task commands -------------------------------------------------------------------------------
+
+
+def test_the_chunk_reply_lists_every_chunk_with_its_status() -> None:
+    chunks = (
+        Chunk(id="C-001", description="write docs", status="done"),
+        Chunk(id="C-002", description="test"),
+    )
+    body = render.chunks_reply(ID, chunks, note="Marked C-001 done.")
+    assert body.startswith("Marked C-001 done.\n\n**Chunks of `T-1A2B3C`**: 1/2 done")
+    assert "| `C-001` | ✅ done | write docs |" in body and "| `C-002` | ⬜ pending | test |" in body
+
+
+def test_a_task_without_chunks_says_how_to_add_one() -> None:
+    body = render.chunks_reply(ID, ())
+    assert f"`{ID}` has no chunks yet. Add one with `/aqm chunks {ID} add <text>`." in body
+
+
+def test_a_long_chunk_list_says_how_many_are_not_shown() -> None:
+    chunks = tuple(Chunk(id=f"C-{n:03}", description=f"chunk {n}") for n in range(1, 8))
+    body = render.chunks_reply(ID, chunks, limit=5)
+    assert "0/7 done (2 more not shown)" in body and "C-006" not in body
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_chunks_and_notes_stay_inert(hostile: str) -> None:
+    assert_inert(render.chunks_reply(ID, (Chunk(id="C-001", description=hostile),), note=f"Added: {hostile}"))
+
+
+def test_a_task_problem_names_the_command_and_the_problem() -> None:
+    body = render.task_problem_reply(
+        "octocat",
+        "/aqm restart",
+        "Task T-1A2B3C cannot be restarted while it is in_progress",
+        then="/aqm cancel T-1A2B3C",
+        then_words="Stop it first:",
+    )
+    assert body.startswith("@octocat, `/aqm restart` did nothing: Task T-1A2B3C cannot be restarted")
+    assert body.rstrip().endswith("Stop it first: `/aqm cancel T-1A2B3C`.")
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_task_problem_with_hostile_text_stays_inert(hostile: str) -> None:
+    body = render.task_problem_reply("octocat", RunCommand(), hostile, then=hostile, then_words=hostile)
+    assert body.startswith("@octocat, ")  # the one ping: the commenter
+    assert_inert(body.removeprefix("@octocat, "))
