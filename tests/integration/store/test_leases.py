@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import pytest
-
 from app.store.github import GitHubStore, TaskLink
 from app.store.store import TaskStore
 from tests.integration.store.conftest import Database, open_database
-
-
-@pytest.fixture
-def store(server_store: TaskStore) -> TaskStore:
-    return server_store  # the GitHub records live on the SQLAlchemy store only
-
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
