@@ -420,7 +420,22 @@ def _with_local(work: Callable[[Any], Any]) -> int:
         finally:
             await local.close()
 
+    _wait_for_children_without_threads()
     return asyncio.run(main())
+
+
+def _wait_for_children_without_threads() -> None:
+    """Python 3.11 waits for each child process (one per stage) in a thread of its own; a pidfd
+    in the event loop (Linux 5.3+) needs none. 3.12 does this by itself."""
+    import asyncio
+
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))  # the kernel may lack it, or a sandbox forbid it
+    except OSError:
+        return
+    asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -8,32 +8,37 @@ imports llama_cpp), so it cannot tell a revoked key from a good one.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from collections.abc import Callable, Mapping
 
 from app.errors import CliNotFound
-from app.runtimes import claude, codex, command, gemini, local
 from app.runtimes.base import Runtime
 
-ADAPTERS: dict[str, Callable[[], Runtime]] = {
-    claude.NAME: claude.ClaudeRuntime,
-    gemini.NAME: gemini.GeminiRuntime,
-    codex.NAME: codex.CodexRuntime,
-    command.NAME: command.CommandRuntime,
-    local.NAME: local.LocalRuntime,
+# runtime name -> (module, adapter class): a module is imported when its runtime is first asked
+# for, so `aqm run` on claude does not load the others (the local runtime's among them)
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "claude": ("app.runtimes.claude", "ClaudeRuntime"),
+    "gemini": ("app.runtimes.gemini", "GeminiRuntime"),
+    "codex": ("app.runtimes.codex", "CodexRuntime"),
+    "command": ("app.runtimes.command", "CommandRuntime"),
+    "local": ("app.runtimes.local", "LocalRuntime"),
 }
-CREDENTIAL_CHECKS: dict[str, Callable[[Mapping[str, str]], bool]] = {
-    claude.NAME: claude.has_credentials,
-    gemini.NAME: gemini.has_credentials,
-    codex.NAME: codex.has_credentials,
-}
+CREDENTIAL_CLIS = ("claude", "gemini", "codex")  # their modules' `has_credentials`
+
+
+def adapter_class(name: str) -> Callable[[], Runtime]:
+    """The adapter class of runtime `name` (KeyError when there is none)."""
+    module, attribute = ADAPTERS[name]
+    factory: Callable[[], Runtime] = getattr(importlib.import_module(module), attribute)
+    return factory
 
 
 def get_runtime(name: str) -> Runtime:
     """The adapter for `name`; CliNotFound (a stage failure, not a crash) for a runtime not built in."""
     try:
-        factory = ADAPTERS[name]
+        factory = adapter_class(name)
     except KeyError:
         available = ", ".join(sorted(ADAPTERS))
         raise CliNotFound(f"runtime {name!r} is not available here (available: {available})") from None
@@ -44,11 +49,15 @@ def cli_available(name: str, *, environ: Mapping[str, str] | None = None) -> boo
     """True when runtime `name` can run here: always for `command`; for `local`, when its extra and
     model are installed; for a CLI, on PATH with credentials."""
     environ = os.environ if environ is None else environ
-    if name == command.NAME:
+    if name == "command":
         return True
-    if name == local.NAME:
+    if name == "local":
+        from app.runtimes import local
+
         return local.available()
-    has_credentials = CREDENTIAL_CHECKS.get(name)
-    if has_credentials is None:
+    if name not in CREDENTIAL_CLIS:
         return False
+    has_credentials: Callable[[Mapping[str, str]], bool] = importlib.import_module(
+        ADAPTERS[name][0]
+    ).has_credentials
     return shutil.which(name, path=environ.get("PATH", "")) is not None and has_credentials(environ)

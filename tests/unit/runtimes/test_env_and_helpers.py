@@ -13,7 +13,7 @@ from app.runtimes import claude, codex, gemini
 from app.runtimes.command import command_output
 from app.runtimes.parsing import json_object, parse_json_answer, summarize_tool_input
 from app.runtimes.process import allowed_env
-from app.runtimes.registry import ADAPTERS, cli_available, get_runtime
+from app.runtimes.registry import ADAPTERS, adapter_class, cli_available, get_runtime
 
 HOST_ENV = {
     "PATH": "/usr/bin",
@@ -120,7 +120,8 @@ def test_command_output_notes_a_cut_stderr() -> None:
 @pytest.mark.parametrize("name", ["claude", "gemini", "codex", "command"])
 def test_get_runtime_returns_the_adapter_of_that_name(name: str) -> None:
     runtime = get_runtime(name)
-    assert runtime.name == name and type(runtime) is ADAPTERS[name]
+    assert runtime.name == name and type(runtime) is adapter_class(name)
+    assert type(runtime).__name__ == ADAPTERS[name][1]
     assert runtime.default_model() is None
 
 
