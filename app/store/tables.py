@@ -12,7 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Double, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -147,11 +158,11 @@ class TaskLinkRow(Base):
     repo: Mapped[str] = mapped_column(NulFreeString, index=True)  # owner/name
     number: Mapped[int] = mapped_column(Integer, index=True)  # the issue or PR the task runs for
     is_pull: Mapped[int] = mapped_column(Integer)
-    installation_id: Mapped[int | None] = mapped_column(Integer)
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)  # GitHub ids are past 2**31
     head_sha: Mapped[str | None] = mapped_column(NulFreeString)
     base_sha: Mapped[str | None] = mapped_column(NulFreeString)
-    card_comment_id: Mapped[int | None] = mapped_column(Integer)
-    check_run_id: Mapped[int | None] = mapped_column(Integer)
+    card_comment_id: Mapped[int | None] = mapped_column(BigInteger)  # GitHub ids are past 2**31
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)  # GitHub ids are past 2**31
     branch: Mapped[str | None] = mapped_column(NulFreeString)
     pr_number: Mapped[int | None] = mapped_column(Integer)
     gate_sha: Mapped[str | None] = mapped_column(NulFreeString)  # the PR head SHA when a gate paused

@@ -111,3 +111,26 @@ async def test_a_restarted_task_queued_in_progress_is_found_and_claimed_like_a_n
     assert [link.task_id for link in await github.idle_queues(older_than_s=0)] == [restarted]
     assert await github.claim_next("octo/demo", 5, owner="w2", lease_s=60) == restarted
     assert (await github.get_link(restarted)).lease_owner == "w2"
+
+
+async def test_github_ids_past_two_to_the_31_round_trip(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    task = await store.create_task(pipeline="default", description="big ids", state={})
+    link = TaskLink(
+        task_id=task.id,
+        repo="octo/demo",
+        number=7,
+        is_pull=True,
+        actor="octocat",
+        installation_id=2**33 + 1,
+        card_comment_id=2**40 + 3,
+        check_run_id=2**35 + 5,
+    )
+    await github.link_task(link)
+    await github.update_link(task.id, card_comment_id=2**41 + 7)
+    stored = await github.get_link(task.id)
+    assert (stored.installation_id, stored.card_comment_id, stored.check_run_id) == (
+        2**33 + 1,
+        2**41 + 7,
+        2**35 + 5,
+    )
