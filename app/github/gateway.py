@@ -4,8 +4,13 @@ githubkit's `RequestFailed` becomes `GitHubError(status, retry_after_s=...)` her
 here. Server errors (5xx), rate limits (403/429 with `retry-after` or `x-ratelimit-remaining:
 0`) and transport failures are retried with exponential backoff that honours `Retry-After`,
 for at most `retry_budget_s` (default 60 s) in total; then the error goes up and the job is
-re-queued. Installation tokens are cached by githubkit (until a minute before they expire) in
-the client's cache strategy, which lives as long as the gateway's `GitHubClients`.
+re-queued.
+
+Installation tokens live in one cache, `GitHubClients.tokens`: the same token authenticates
+githubkit's calls (`InstallationTokenAuth`) and git over HTTPS, minted once per installation and
+again five minutes before it expires, or when GitHub answers 401 to it (the call is then made
+once more with the new token). A gateway is made per job and remembers the repository and pull
+request it read, so a job asks for each once.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Generator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.auth.base import BaseAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import (
     GitHubException,
@@ -32,7 +39,11 @@ from app.errors import AqmError
 
 T = TypeVar("T")
 PERMISSION_TTL_S = 60.0
-TOKEN_TTL_S = 50 * 60.0
+TOKEN_REFRESH_BEFORE_EXPIRY = timedelta(minutes=5)  # a token is not handed out closer to its end
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class GitHubError(AqmError):
@@ -74,8 +85,27 @@ class Issue:
     author: str
 
 
+class SharedTransport(httpx.AsyncBaseTransport):
+    """One connection pool under every githubkit client. githubkit opens an httpx client per call
+    and closes it after, closing its transport too: without this, each call would build a TLS
+    context and open a new connection to GitHub. `close()` (by `GitHubClients`) really closes."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Called by githubkit's per-call client: the pool stays open."""
+
+    async def close(self) -> None:
+        await self.inner.aclose()
+
+
 class GitHubClients:
-    """One githubkit client per installation (or one for a token), built on first use.
+    """One githubkit client per installation (or one for a token), built on first use, all on one
+    connection pool.
 
     `transport` points githubkit at the simulator in tests and in the playground."""
 
@@ -87,29 +117,60 @@ class GitHubClients:
         app_id: str | None = None,
         private_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.base_url = base_url
         self.token = token
         self.app_id = app_id
         self.private_key = private_key
-        self.transport = transport
+        self.transport = SharedTransport(transport or httpx.AsyncHTTPTransport(trust_env=True))
+        self.now = now  # compared with the tokens' `expires_at`; tests pass the simulator's clock
         self.cache = MemCacheStrategy()
         self.clients: dict[int | None, GitHub[Any]] = {}
-        self.tokens: dict[int, tuple[str, float]] = {}
+        self.tokens: dict[int, tuple[str, datetime]] = {}  # installation -> (token, renew at)
+        self.token_locks: dict[int, asyncio.Lock] = {}
         self.permissions: dict[tuple[int | None, str, str], tuple[str, float]] = {}
+        # installations (None: the token) GitHub refused check runs to: they get commit statuses
+        self.statuses_only: set[int | None] = set()
 
     def client(self, installation_id: int | None) -> GitHub[Any]:
         if installation_id not in self.clients:
             self.clients[installation_id] = self._build(self._auth(installation_id))
         return self.clients[installation_id]
 
+    async def close(self) -> None:
+        await self.transport.close()
+
     def gateway(self, installation_id: int | None, *, retry_budget_s: float = 60.0) -> GitHubGateway:
         return GitHubGateway(self, installation_id, retry_budget_s=retry_budget_s)
 
+    async def installation_token(self, installation_id: int) -> str:
+        """The installation's token, minted when there is none or it is within five minutes of
+        its end; concurrent callers wait for one mint."""
+        cached = self.tokens.get(installation_id)
+        if cached is not None and self.now() < cached[1]:
+            return cached[0]
+        async with self.token_locks.setdefault(installation_id, asyncio.Lock()):
+            cached = self.tokens.get(installation_id)
+            if cached is not None and self.now() < cached[1]:
+                return cached[0]
+            app = self.client(None).rest
+            response = await app.apps.async_create_installation_access_token(installation_id)
+            data = response.parsed_data
+            expires_at = datetime.strptime(data.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            self.tokens[installation_id] = (data.token, expires_at - TOKEN_REFRESH_BEFORE_EXPIRY)
+            return str(data.token)
+
+    def forget_token(self, installation_id: int, token: str) -> None:
+        """GitHub refused `token` (revoked, or expired early): the next call mints a new one."""
+        if self.tokens.get(installation_id, ("", None))[0] == token:
+            del self.tokens[installation_id]
+
     def _auth(self, installation_id: int | None) -> Any:
         if self.app_id is not None and self.private_key is not None:
-            app = AppAuthStrategy(self.app_id, self.private_key)
-            return app if installation_id is None else app.as_installation(installation_id)
+            if installation_id is None:
+                return AppAuthStrategy(self.app_id, self.private_key)
+            return InstallationTokenAuth(self, installation_id)
         if self.token is None:
             raise GitHubError("no GitHub credentials: set AQM_GITHUB_TOKEN or the App's id and key", status=0)
         return TokenAuthStrategy(self.token)
@@ -126,8 +187,40 @@ class GitHubClients:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class InstallationTokenAuth(BaseAuthStrategy):
+    """githubkit authentication with `GitHubClients`' installation tokens (githubkit's own
+    installation auth would mint and cache a second token next to the one git needs)."""
+
+    clients: GitHubClients
+    installation_id: int
+
+    def get_auth_flow(self, github: Any) -> httpx.Auth:
+        return _InstallationTokenFlow(self.clients, self.installation_id)
+
+
+class _InstallationTokenFlow(httpx.Auth):
+    def __init__(self, clients: GitHubClients, installation_id: int) -> None:
+        self.clients = clients
+        self.installation_id = installation_id
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("the app calls GitHub asynchronously only")
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.clients.installation_token(self.installation_id)
+        request.headers["Authorization"] = f"token {token}"
+        response = yield request
+        if response.status_code == 401:  # revoked or expired early: once more with a new token
+            self.clients.forget_token(self.installation_id, token)
+            token = await self.clients.installation_token(self.installation_id)
+            request.headers["Authorization"] = f"token {token}"
+            yield request
+
+
 class GitHubGateway:
-    """The calls one job makes, as one installation."""
+    """The calls one job makes, as one installation. Made per job: it remembers the repository
+    and the pull requests it read (a job reads them at its start and again when it opens its PR)."""
 
     def __init__(
         self,
@@ -141,6 +234,8 @@ class GitHubGateway:
         self.installation_id = installation_id
         self.retry_budget_s = retry_budget_s
         self.sleep = sleep
+        self.repositories: dict[str, Repository] = {}
+        self.pulls: dict[tuple[str, int], PullRequest] = {}
 
     @property
     def rest(self) -> Any:
@@ -166,8 +261,15 @@ class GitHubGateway:
     # ---- reads -----------------------------------------------------------------------------
 
     async def repository(self, owner: str, repo: str) -> Repository:
-        data = (await self.call("get repository", lambda: self.rest.repos.async_get(owner, repo))).parsed_data
-        return Repository(data.full_name, data.default_branch, data.clone_url, bool(data.private))
+        key = f"{owner}/{repo}".lower()
+        if key not in self.repositories:
+            data = (
+                await self.call("get repository", lambda: self.rest.repos.async_get(owner, repo))
+            ).parsed_data
+            self.repositories[key] = Repository(
+                data.full_name, data.default_branch, data.clone_url, bool(data.private)
+            )
+        return self.repositories[key]
 
     async def permission(self, owner: str, repo: str, user: str) -> str:
         """admin | write | read | none — cached for a minute (GitHub is asked, not the payload)."""
@@ -196,6 +298,13 @@ class GitHubGateway:
         return Issue(number, data.title, data.body or "", is_pull, data.user.login if data.user else "")
 
     async def pull(self, owner: str, repo: str, number: int) -> PullRequest:
+        """The pull request as this job first read it (its head SHA included)."""
+        key = (f"{owner}/{repo}".lower(), number)
+        if key not in self.pulls:
+            self.pulls[key] = await self._read_pull(owner, repo, number)
+        return self.pulls[key]
+
+    async def _read_pull(self, owner: str, repo: str, number: int) -> PullRequest:
         data = (
             await self.call("get pull request", lambda: self.rest.pulls.async_get(owner, repo, number))
         ).parsed_data
@@ -229,6 +338,22 @@ class GitHubGateway:
             if exc.status != 404:
                 raise
         return files
+
+    async def read_root_files(
+        self, owner: str, repo: str, ref: str, names: Collection[str]
+    ) -> dict[str, str]:
+        """Those of `names` that are files at the repository's root at `ref`, as {name: text}: one
+        listing of the root, then one read per file found (none for the files that are absent)."""
+        response = await self.call(
+            "list files", lambda: self.rest.repos.async_get_content(owner, repo, "", ref=ref)
+        )
+        entries = response.parsed_data if isinstance(response.parsed_data, list) else []
+        found: dict[str, str] = {}
+        for entry in entries:
+            if entry.type == "file" and entry.name in names:
+                content = await self._file_content(owner, repo, ref, str(entry.path))
+                found[entry.name] = base64.b64decode(content).decode("utf-8", errors="replace")
+        return found
 
     async def _read_dir(
         self, owner: str, repo: str, ref: str, root: str, path: str, files: dict[str, str]
@@ -285,6 +410,27 @@ class GitHubGateway:
             "update check run", lambda: self.rest.checks.async_update(owner, repo, check_run_id, **fields)
         )
 
+    async def create_commit_status(
+        self,
+        owner: str,
+        repo: str,
+        sha: str,
+        *,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None,
+    ) -> None:
+        """A commit status (https://docs.github.com/rest/commits/statuses): what a classic PAT can
+        write where check runs need a GitHub App. GitHub refuses a description over 140 chars."""
+        fields: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            fields["target_url"] = target_url
+        await self.call(
+            "create commit status",
+            lambda: self.rest.repos.async_create_commit_status(owner, repo, sha, **fields),
+        )
+
     async def create_pull(self, owner: str, repo: str, *, head: str, base: str, title: str, body: str) -> int:
         response = await self.call(
             "open pull request",
@@ -293,21 +439,12 @@ class GitHubGateway:
         return int(response.parsed_data.number)
 
     async def installation_token(self) -> str | None:
-        """A token for git over HTTPS (put in a header, never in a URL); None with token auth."""
+        """A token for git over HTTPS (put in a header, never in a URL); the PAT with token auth."""
         clients = self.clients
-        if self.installation_id is None or clients.app_id is None:
-            return clients.token
-        cached = clients.tokens.get(self.installation_id)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        app = clients.client(None).rest
         installation_id = self.installation_id
-        response = await self.call(
-            "installation token", lambda: app.apps.async_create_installation_access_token(installation_id)
-        )
-        token = str(response.parsed_data.token)
-        clients.tokens[installation_id] = (token, time.monotonic() + TOKEN_TTL_S)
-        return token
+        if installation_id is None or clients.app_id is None:
+            return clients.token
+        return await self.call("installation token", lambda: clients.installation_token(installation_id))
 
 
 def translate(what: str, exc: GitHubException) -> GitHubError:

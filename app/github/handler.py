@@ -78,6 +78,7 @@ class Services:
         return cls(settings, store, GitHubStore(store), clients, workspaces=settings.data_dir / "workspaces")
 
     async def close(self) -> None:
+        await self.clients.close()
         await self.store.close()
 
     async def database_ok(self) -> bool:
@@ -115,10 +116,9 @@ class Services:
 
     async def handle(self, delivery_id: str) -> None:
         """Handle one delivery once: a redelivered or finished one changes nothing."""
-        delivery = await self.github_store.get_delivery(delivery_id)
-        if delivery.status != "pending":
+        delivery = await self.github_store.claim_delivery(delivery_id)
+        if delivery is None:
             return
-        await self.github_store.start_delivery(delivery_id)
         try:
             outcome = await Job(self, delivery).run()
         except GitHubError as exc:  # GitHub kept failing: leave it pending for the reconciler

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from app import followups
 from app.driver import DriverIO, TaskRunner, load_state
@@ -33,7 +34,7 @@ from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
 from app.followups import Restart
 from app.github import render
-from app.github.gateway import GitHubGateway, Repository
+from app.github.gateway import GitHubError, GitHubGateway, Repository
 from app.github.leases import Leases
 from app.runtimes import git
 from app.spec.loader import Pipeline, load_config, load_pipeline
@@ -184,6 +185,10 @@ class ThreadTasks:
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
+        # what this job last sent per card comment / check run: an unchanged one is not sent again
+        self.sent_cards: dict[int, str] = {}
+        self.sent_checks: dict[int, dict[str, Any]] = {}
+        self.sent_statuses: dict[str, tuple[str, str]] = {}
 
     # ---- starting --------------------------------------------------------------------------
 
@@ -247,9 +252,9 @@ class ThreadTasks:
         await self.github_store.link_task(link)
         self.specs[task.id] = RunSpec(pipeline, loaded.config)
         self.sources[task.id] = (clone_url, loaded.default_branch)
-        card = await self.gateway.comment(
-            thread.owner, thread.repo, thread.number, await self.card_text(task.id, link)
-        )
+        text = await self.card_text(task.id, link)
+        card = await self.gateway.comment(thread.owner, thread.repo, thread.number, text)
+        self.sent_cards[card] = text
         await self.github_store.update_link(task.id, card_comment_id=card)
         if recorded is not None:
             await recorded()
@@ -302,9 +307,9 @@ class ThreadTasks:
         if task_id not in self.specs and not await self.load_spec(thread, task):
             return
         if link.card_comment_id is None:
-            card = await self.gateway.comment(
-                thread.owner, thread.repo, thread.number, await self.card_text(task_id, link)
-            )
+            text = await self.card_text(task_id, link)
+            card = await self.gateway.comment(thread.owner, thread.repo, thread.number, text)
+            self.sent_cards[card] = text
             await self.github_store.update_link(task_id, card_comment_id=card)
             link = await self.github_store.get_link(task_id)
         if link.is_pull and link.check_run_id is None:
@@ -353,13 +358,13 @@ class ThreadTasks:
         await git.restore_instruction_files(workdir, await self._default_instructions(thread, default_branch))
 
     async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
-        """Agent instruction files on the default branch (only the top-level ones are fetched)."""
-        found: dict[str, str] = {}
-        for name in git.INSTRUCTION_FILES:
-            with contextlib.suppress(Exception):
-                tree = await self.gateway.read_tree(thread.owner, thread.repo, default_branch, name)
-                found.update((name, text) for text in tree.values())
-        return found
+        """Agent instruction files on the default branch (the top-level ones), from one listing
+        of its root; none when it cannot be read (the workspace's own are removed then)."""
+        with contextlib.suppress(Exception):
+            return await self.gateway.read_root_files(
+                thread.owner, thread.repo, default_branch, git.INSTRUCTION_FILES
+            )
+        return {}
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -488,9 +493,11 @@ class ThreadTasks:
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:
         owner, repo = link.repo.split("/", 1)
         text = await self.card_text(link.task_id, link)
-        if link.card_comment_id is not None:
-            await self.gateway.edit_comment(owner, repo, link.card_comment_id, text)
-        if checks and link.check_run_id is not None:
+        card = link.card_comment_id
+        if card is not None and self.sent_cards.get(card) != text:
+            await self.gateway.edit_comment(owner, repo, card, text)
+            self.sent_cards[card] = text
+        if checks and (link.check_run_id is not None or (link.is_pull and link.head_sha)):
             await self.update_check_run(link)
 
     async def post_stage(self, link: TaskLink, number: int) -> None:
@@ -522,27 +529,69 @@ class ThreadTasks:
                 await self.post_stage(link, stage.number)
 
     async def open_check_run(self, link: TaskLink, pipeline: str) -> None:
+        """A check run on the PR's head; commit statuses instead where GitHub refuses check runs
+        (403: a token that is not a GitHub App's, e.g. a classic PAT), remembered per credential."""
         owner, repo = link.repo.split("/", 1)
-        check = await self.gateway.create_check_run(
-            owner,
-            repo,
-            name=f"aqm/{pipeline}",
-            head_sha=link.head_sha or "",
-            status="in_progress",
-            output={"title": "Starting", "summary": f"Task {link.task_id} is starting."},
-        )
-        await self.github_store.update_link(link.task_id, check_run_id=check)
+        statuses_only = self.gateway.clients.statuses_only
+        if self.gateway.installation_id not in statuses_only:
+            try:
+                check = await self.gateway.create_check_run(
+                    owner,
+                    repo,
+                    name=f"aqm/{pipeline}",
+                    head_sha=link.head_sha or "",
+                    status="in_progress",
+                    output={"title": "Starting", "summary": f"Task {link.task_id} is starting."},
+                )
+            except GitHubError as exc:
+                if exc.status != 403 or exc.retry_after_s is not None:  # not a rate limit: a refusal
+                    raise
+                statuses_only.add(self.gateway.installation_id)
+            else:
+                await self.github_store.update_link(link.task_id, check_run_id=check)
+                return
+        await self.post_status(link, "pending", f"Task {link.task_id} is starting.", pipeline=pipeline)
 
     async def update_check_run(self, link: TaskLink) -> None:
         owner, repo = link.repo.split("/", 1)
         task = await self.store.get_task(link.task_id)
         state = await load_state(self.store, task)
+        if link.check_run_id is None:  # a PR task without a check run: commit statuses, if ours
+            if self.uses_statuses():
+                await self.post_status(link, *_commit_status(task.id, state), pipeline=task.pipeline)
+            return
         stages = await self.store.list_stages(link.task_id, texts=False)
         title, summary, text = render.check_run_output(task, state, stages)
         fields: dict[str, Any] = {"output": {"title": title, "summary": summary, "text": text}}
         fields |= _check_status(state)
-        assert link.check_run_id is not None
-        await self.gateway.update_check_run(owner, repo, link.check_run_id, **fields)
+        check = link.check_run_id
+        if self.sent_checks.get(check) != fields:
+            await self.gateway.update_check_run(owner, repo, check, **fields)
+            self.sent_checks[check] = fields
+
+    def uses_statuses(self) -> bool:
+        """Commit statuses stand for check runs: GitHub refused us one, or we are a token (a
+        process that restarts forgets the refusal; a token never gets check runs)."""
+        clients = self.gateway.clients
+        return self.gateway.installation_id in clients.statuses_only or clients.app_id is None
+
+    async def post_status(self, link: TaskLink, state: str, description: str, *, pipeline: str) -> None:
+        """Set the commit status `aqm/<pipeline>` of the PR head the task runs on (once per change)."""
+        if link.head_sha is None or self.sent_statuses.get(link.task_id) == (state, description):
+            return
+        owner, repo = link.repo.split("/", 1)
+        public = self.public_url
+        target = f"{public.rstrip('/')}{render.TASK_PATH}{quote(link.task_id, safe='')}" if public else None
+        await self.gateway.create_commit_status(
+            owner,
+            repo,
+            link.head_sha,
+            state=state,
+            context=f"aqm/{pipeline}",
+            description=description,
+            target_url=target,
+        )
+        self.sent_statuses[link.task_id] = (state, description)
 
 
 def thread_of(link: TaskLink) -> Thread:
@@ -568,3 +617,19 @@ def _check_status(state: TaskState) -> dict[str, Any]:
     elif state.status == TaskStatus.CANCELLED:
         fields |= {"status": "completed", "conclusion": "cancelled"}
     return fields
+
+
+def _commit_status(task_id: str, state: TaskState) -> tuple[str, str]:
+    """The commit status (state, description ≤ 140 chars) that stands for a check run."""
+    if state.status == TaskStatus.COMPLETED:
+        return "success", f"Task {task_id} completed."
+    if state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
+        reason = (state.error or "").splitlines()[0] if state.error else ""
+        return "failure", f"Task {task_id} failed{': ' + reason if reason else '.'}"[:140]
+    if state.status == TaskStatus.CANCELLED:
+        return "error", f"Task {task_id} was cancelled."
+    if state.status == TaskStatus.AWAITING_GATE:
+        return "pending", f"Task {task_id} waits for approval."
+    if state.status == TaskStatus.AWAITING_HUMAN_INPUT:
+        return "pending", f"Task {task_id} waits for an answer."
+    return "pending", f"Task {task_id} is running."

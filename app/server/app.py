@@ -9,6 +9,8 @@ configure; with them it refuses to start without a webhook secret.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -73,6 +75,7 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
         app.state.services, app.state.queue, app.state.api_token = services, queue, api_token
         if settings.api_token is None:
             log.warning("AQM_API_TOKEN is not set; this run's API token: %s", api_token)
+        freeze_startup_objects()
         try:
             yield
         finally:
@@ -86,17 +89,27 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
     return app
 
 
-def get_services(request: Request) -> Services:
+@functools.cache  # once per process: a later freeze would keep earlier apps' garbage for good
+def freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, githubkit's models, the app) out of the
+    collector's reach: full collections then walk only what requests create, instead of pausing
+    the event loop for tens of milliseconds over objects that live as long as the process."""
+    gc.collect()
+    gc.freeze()
+
+
+# Dependencies are async: FastAPI runs sync ones in its thread pool, a thread hop per request.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_queue(request: Request) -> JobQueue:
+async def get_queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.queue
     return queue
 
 
-def check_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def check_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     expected = f"Bearer {request.app.state.api_token}"
     if authorization is None or not secrets.compare_digest(authorization, expected):
         raise HTTPException(401, "a bearer token (AQM_API_TOKEN) is required", {"WWW-Authenticate": "Bearer"})

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, func, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, text, update
 
 from app.errors import TaskError
 from app.store.store import TaskStore
@@ -81,6 +81,15 @@ class GitHubStore:
 
     def __init__(self, store: TaskStore) -> None:
         self.store = store
+        # the statements of every delivery, built once (SQLAlchemy then reuses their compiled form)
+        self._record = self._insert_ignore(DELIVERIES, "id").returning(DELIVERIES.c.id)
+        self._claim = (
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id == bindparam("key_id"), DELIVERIES.c.status == "pending")
+            .values(attempts=DELIVERIES.c.attempts + 1, attempted_at=bindparam("now"))
+            .returning(*(DELIVERIES.c[name] for name in DELIVERY_FIELDS))
+        )
+        self._finish = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("key_id"))
 
     # ---- deliveries ------------------------------------------------------------------------
 
@@ -98,9 +107,8 @@ class GitHubStore:
             "received_at": datetime.now(UTC),
             "finished_at": None,
         }
-        statement = self._insert_ignore(DELIVERIES, "id").values(**values).returning(DELIVERIES.c.id)
         async with self.store.transaction() as connection:
-            inserted = (await connection.execute(statement)).first()
+            inserted = (await connection.execute(self._record, values)).first()
         return inserted is not None
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord:
@@ -113,25 +121,18 @@ class GitHubStore:
             raise TaskError(f"No delivery '{delivery_id}'")
         return DeliveryRecord(**{name: found[name] for name in DELIVERY_FIELDS})
 
-    async def start_delivery(self, delivery_id: str) -> int:
-        """Count an attempt at handling the delivery; returns the attempt number."""
-        statement = (
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id)
-            .values(attempts=DELIVERIES.c.attempts + 1, attempted_at=datetime.now(UTC))
-            .returning(DELIVERIES.c.attempts)
-        )
+    async def claim_delivery(self, delivery_id: str) -> DeliveryRecord | None:
+        """Count an attempt at a pending delivery and return it; None when it is not pending
+        (finished, or unknown). One statement: a get and an update would be two transactions."""
         async with self.store.transaction() as connection:
-            return int((await connection.execute(statement)).scalar_one())
+            claim = {"key_id": delivery_id, "now": datetime.now(UTC)}
+            found = (await connection.execute(self._claim, claim)).mappings().first()
+        return None if found is None else DeliveryRecord(**{name: found[name] for name in DELIVERY_FIELDS})
 
     async def finish_delivery(self, delivery_id: str, status: str, error: str | None = None) -> None:
-        statement = (
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id)
-            .values(status=status, error=error, finished_at=datetime.now(UTC))
-        )
+        values = {"key_id": delivery_id, "status": status, "error": error, "finished_at": datetime.now(UTC)}
         async with self.store.transaction() as connection:
-            await connection.execute(statement)
+            await connection.execute(self._finish, values)
 
     async def unfinished_deliveries(
         self, *, older_than_s: float = 0.0, limit: int = 100
