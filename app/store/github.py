@@ -17,6 +17,7 @@ task runs means its worker died: `expired_leases` finds those for the reconciler
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -82,7 +83,6 @@ class GitHubStore:
     def __init__(self, store: TaskStore) -> None:
         self.store = store
         # the statements of every delivery, built once (SQLAlchemy then reuses their compiled form)
-        self._record = self._insert_ignore(DELIVERIES, "id").returning(DELIVERIES.c.id)
         self._claim = (
             update(DELIVERIES)
             .where(DELIVERIES.c.id == bindparam("key_id"), DELIVERIES.c.status == "pending")
@@ -90,6 +90,11 @@ class GitHubStore:
             .returning(*(DELIVERIES.c[name] for name in DELIVERY_FIELDS))
         )
         self._finish = update(DELIVERIES).where(DELIVERIES.c.id == bindparam("key_id"))
+
+    @functools.cached_property
+    def _record(self) -> Any:
+        """Built on first use: the dialect is the store's (a store for the CLI may have none)."""
+        return self._insert_ignore(DELIVERIES, "id").returning(DELIVERIES.c.id)
 
     # ---- deliveries ------------------------------------------------------------------------
 
