@@ -87,3 +87,44 @@ async def test_a_pat_gets_commit_statuses_instead_of_check_runs(sim: GitHubSimul
     await run(sim, app, pull.number)  # the next task: no check run asked for again
     assert sim.traffic.count("checks.create") == 1
     assert [s.state for s in sim.world.statuses if s.sha == head][2:] == ["pending", "failure"]
+
+
+GATED = """\
+agents:
+  - id: review
+    runtime: command
+    command: ["echo", "ready for review"]
+    gate: {type: human}
+    handoffs: [{to: done, condition: on_approve}]
+  - id: done
+    runtime: command
+    command: ["echo", "shipped"]
+"""
+
+
+async def test_a_restarted_server_ends_the_status_of_a_task_paused_before(
+    sim: GitHubSimulator, seeded: Seeded, tmp_path: Path
+) -> None:
+    sim.commit("octo/demo", {".aqm/agents.yaml": GATED}, message="a gated pipeline")
+    head = sim.commit("octo/demo", {"feature.txt": "v1\n"}, branch="feature", message="feature")
+    pull = sim.open_pull("octo/demo", head="feature", title="A feature", user="outsider")
+    settings = Settings(
+        data_dir=tmp_path / "aqm-data",
+        github_api_url=sim.base_url,
+        github_token=TOKEN,
+        github_webhook_secret=SECRET,
+    )
+    for comment in ("/aqm run", "/approve"):  # a new server process for each: the refusal is forgotten
+        application = create_app(settings, github_transport=sim.transport())
+        async with application.router.lifespan_context(application):
+            hooks = sim.deliverer(
+                "http://aqm.test/webhook", transport=httpx.ASGITransport(app=application), secret=SECRET
+            )
+            await hooks.comment_created("octo/demo", pull.number, "maintainer", comment)
+            queue = application.state.queue
+            assert isinstance(queue, InProcessQueue)
+            await queue.join()
+    assert "shipped" in sim.thread("octo/demo", pull.number)
+    states = [s.state for s in sim.world.statuses if s.sha == head]
+    assert states == ["pending", "pending", "success"], states  # starting, waiting, completed
+    assert sim.traffic.count("checks.create") == 1
