@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,20 @@ import pytest
 from githubkit import GitHub
 
 from app.playground.simulator import GitHubSimulator
+
+# ---- services on 127.0.0.1 (Redis, PostgreSQL): a missing one skips on a laptop, fails in CI -----
+
+
+def service_up(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something answers on the port, and always in CI: there a missing service fails."""
+    if os.environ.get("CI") == "true":
+        return True
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
 
 # ---- fake LLM CLIs: tests/fakes/{claude,gemini,codex} first on PATH ------------------------------
 

@@ -423,10 +423,8 @@ class Machine:
         )
         self.notify("task_ended", f"Task {self.state.task_id} failed: {message}", stage=stage)
 
-    def on_cancel(self, event: CancelRequested) -> None:
-        running = tuple(self.state.running_stages())
-        if running:
-            self.commands.append(StopStages(running))
+    def save_running_stages_cancelled(self, error: str) -> None:
+        """Record every stage that runs now as cancelled, ended, with `error`."""
         for branch in self.state.branches:
             step = branch.step
             if branch.status == "running" and step is not None and step.stage is not None:
@@ -437,10 +435,16 @@ class Machine:
                         branch.id,
                         step.kind,
                         status="cancelled",
-                        error=event.reason or "cancelled",
+                        error=error,
                         finished=True,
                     )
                 )
+
+    def on_cancel(self, event: CancelRequested) -> None:
+        running = tuple(self.state.running_stages())
+        if running:
+            self.commands.append(StopStages(running))
+        self.save_running_stages_cancelled(event.reason or "cancelled")
         branches = tuple(  # a cancelled branch waits for nobody any more
             b.model_copy(update={"status": "cancelled", "gate": None, "question": None})
             if b.status not in ("done", "failed")
@@ -460,20 +464,7 @@ class Machine:
             return
         spent = f"{event.minutes:.1f} min" if event.minutes >= 1 else f"{event.minutes * 60:.0f} s"
         message = f"stopped after {spent}: budget max_minutes {limit:g}"
-        for branch in self.state.branches:
-            step = branch.step
-            if branch.status == "running" and step is not None and step.stage is not None:
-                self.commands.append(
-                    SaveStage(
-                        step.stage,
-                        step.agent_id,
-                        branch.id,
-                        step.kind,
-                        status="cancelled",
-                        error=message,
-                        finished=True,
-                    )
-                )
+        self.save_running_stages_cancelled(message)
         self.fail(message)
 
     def on_resumed(self) -> None:

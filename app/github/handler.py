@@ -529,6 +529,14 @@ class Job:
             await self.reply(thread, gateway, problem.reply)
             return None
 
+    async def load_task(
+        self, thread: Thread, gateway: GitHubGateway, task_id: str
+    ) -> tuple[TaskRecord, Loaded] | None:
+        """The task and its pipeline from the default branch now (None: the problem was replied)."""
+        task = await self.services.store.get_task(task_id)
+        loaded = await self.load_for(thread, gateway, task)
+        return None if loaded is None else (task, loaded)
+
     async def restart(
         self, thread: Thread, gateway: GitHubGateway, command: grammar.RestartCommand, comment_id: int
     ) -> None:
@@ -536,12 +544,11 @@ class Job:
         if found is None:
             return
         link = found[0]
-        store = self.services.store
         try:
-            before = await store.get_task(link.task_id)
-            loaded = await self.load_for(thread, gateway, before)
-            if loaded is None:
+            got = await self.load_task(thread, gateway, link.task_id)
+            if got is None:
                 return
+            loaded = got[1]
             tasks = self.tasks(gateway)
             await tasks.rewind(link, command.from_stage, requested_at=self.delivery.received_at)
         except (TaskError, StoreError) as problem:
@@ -561,10 +568,10 @@ class Job:
         found = await self.task_of(thread, gateway, command)
         if found is None:
             return
-        parent = await self.services.store.get_task(found[0].task_id)
-        loaded = await self.load_for(thread, gateway, parent)
-        if loaded is None:
+        got = await self.load_task(thread, gateway, found[0].task_id)
+        if got is None:
             return
+        parent, loaded = got
         await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
         repository = await gateway.repository(thread.owner, thread.repo)
         text = await followups.fix_description(self.services.store, parent, command.text)

@@ -7,36 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.playground.simulator import Deliverer, GitHubSimulator, Seeded
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
 from app.store.github import TaskLink
+from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline, settle
 
-SECRET = "it's a secret to everybody"
-REPO = "octo/demo"
-GATED = """\
-agents:
-  - id: writer
-    runtime: command
-    command: ["sh", "-c", "echo 'def greet(name):' > greet.py; echo wrote greet.py"]
-    handoffs: [{to: review}]
-  - id: review
-    runtime: command
-    command: ["echo", "ready for review"]
-    gate: {type: human}
-    handoffs: [{to: done, condition: on_approve}]
-  - id: done
-    runtime: command
-    command: ["echo", "shipped"]
-"""
 # `check` passes only once the marker exists (outside the workspace) and greet.py is in the workspace
 FLAKY = """\
 agents:
@@ -81,45 +60,19 @@ agents:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
-
-
-@pytest.fixture
 def marker(tmp_path: Path) -> Path:
     return tmp_path / "checks-fixed"
 
 
 @pytest.fixture
 def seeded(sim: GitHubSimulator, marker: Path) -> Seeded:
-    files = {
-        "README.md": "# demo\n",
-        ".aqm/agents.yaml": GATED,
+    more = {
         ".aqm/pipelines/flaky.yaml": FLAKY.format(marker=marker),
         ".aqm/pipelines/echoer.yaml": ECHOER,
         ".aqm/pipelines/asker.yaml": ASKER,
         ".aqm/pipelines/slow.yaml": SLOW,
     }
-    return sim.seed_standard(files=files)
-
-
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def hooks(sim: GitHubSimulator, app: FastAPI) -> Deliverer:
-    return sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    return seed_pipeline(sim, GATED_PIPELINE, more)
 
 
 class Thread:
@@ -135,9 +88,7 @@ class Thread:
         return self.text()
 
     async def settle(self) -> None:
-        queue = self.app.state.queue
-        assert isinstance(queue, InProcessQueue)
-        await queue.join()
+        await settle(self.app)
 
     def text(self) -> str:
         return self.sim.thread(REPO, self.number)

@@ -8,69 +8,21 @@ and continues on the maintainer's `/approve`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.playground.simulator import GitHubSimulator, Seeded
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
-
-SECRET = "it's a secret to everybody"
-PIPELINE = """\
-agents:
-  - id: writer
-    runtime: command
-    command: ["sh", "-c", "echo 'def greet(name):' > greet.py; echo wrote greet.py"]
-    handoffs: [{to: review}]
-  - id: review
-    runtime: command
-    command: ["echo", "ready for review"]
-    gate: {type: human}
-    handoffs: [{to: done, condition: on_approve}]
-  - id: done
-    runtime: command
-    command: ["echo", "shipped"]
-"""
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
+from tests.e2e.helpers import GATED_PIPELINE, deliverer, seed_pipeline, settle
 
 
 @pytest.fixture
 def seeded(sim: GitHubSimulator) -> Seeded:
-    return sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": PIPELINE})
-
-
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-async def settle(app: FastAPI) -> None:
-    queue = app.state.queue
-    assert isinstance(queue, InProcessQueue)
-    await queue.join()
+    return seed_pipeline(sim, GATED_PIPELINE)
 
 
 async def test_run_gate_refusal_and_approval_on_an_issue(sim: GitHubSimulator, app: FastAPI) -> None:
     issue = sim.open_issue("octo/demo", "Add greet()", "Please add a greet function.", user="maintainer")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     delivery = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
     assert delivery.response_status == 202
     await settle(app)
@@ -95,7 +47,7 @@ async def test_a_review_of_the_paused_head_approves_and_a_stale_one_is_refused(
     pull = sim.open_pull(
         "octo/demo", head="feature", title="A feature", body="Adds a feature.", user="outsider"
     )
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     await hooks.comment_created("octo/demo", pull.number, "maintainer", "/aqm run review it")
     await settle(app)
     assert "Waiting for approval" in sim.thread("octo/demo", pull.number)
@@ -117,7 +69,7 @@ async def test_a_review_of_the_paused_head_approves_and_a_stale_one_is_refused(
 
 async def test_github_answering_502_then_200_loses_nothing(sim: GitHubSimulator, app: FastAPI) -> None:
     issue = sim.open_issue("octo/demo", "Add greet()", "body", user="maintainer")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     sim.traffic.fail_next(2, status=502)
     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
     await settle(app)

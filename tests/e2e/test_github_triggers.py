@@ -7,35 +7,13 @@ would see it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.playground.simulator import Deliverer, GitHubSimulator, Seeded
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
 from tests.conftest import FakeClis
+from tests.e2e.helpers import GATED_PIPELINE, seed_pipeline, settle
 
-SECRET = "it's a secret to everybody"
-PIPELINE = """\
-agents:
-  - id: writer
-    runtime: command
-    command: ["sh", "-c", "echo 'def greet(name):' > greet.py; echo wrote greet.py"]
-    handoffs: [{to: review}]
-  - id: review
-    runtime: command
-    command: ["echo", "ready for review"]
-    gate: {type: human}
-    handoffs: [{to: done, condition: on_approve}]
-  - id: done
-    runtime: command
-    command: ["echo", "shipped"]
-"""
 SLOW = """\
 agents:
   - id: slow
@@ -58,48 +36,13 @@ github:
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
-
-
-@pytest.fixture
 def seeded(sim: GitHubSimulator) -> Seeded:
-    files = {
-        "README.md": "# demo\n",
-        ".aqm/agents.yaml": PIPELINE,
-        ".aqm/pipelines/slow.yaml": SLOW,
-        ".aqm/pipelines/costly.yaml": COSTLY,
-    }
-    return sim.seed_standard(files=files)
-
-
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def hooks(sim: GitHubSimulator, app: FastAPI) -> Deliverer:
-    return sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    more = {".aqm/pipelines/slow.yaml": SLOW, ".aqm/pipelines/costly.yaml": COSTLY}
+    return seed_pipeline(sim, GATED_PIPELINE, more)
 
 
 def configure(sim: GitHubSimulator, config: str) -> None:
     sim.commit("octo/demo", {".aqm/config.yaml": config}, message="aqm config")
-
-
-async def settle(app: FastAPI) -> None:
-    queue = app.state.queue
-    assert isinstance(queue, InProcessQueue)
-    await queue.join()
 
 
 def comments(sim: GitHubSimulator, number: int) -> list[str]:

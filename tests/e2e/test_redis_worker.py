@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from pathlib import Path
 
-import httpx
-import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
 from app.playground.simulator import GitHubSimulator
-from app.server.app import create_app
 from app.settings import Settings
 from app.worker import WorkerSettings, reconcile, shutdown, startup
+from tests.e2e.helpers import app_settings, deliverer, needs_redis, running, seed_pipeline
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
-SECRET = "s3cret"
 PIPELINE = """\
 agents:
   - {id: one, runtime: command, command: ["echo", "stage one ran"], handoffs: [{to: two}]}
@@ -26,39 +21,19 @@ agents:
 """
 
 
-def redis_up() -> bool:
-    if os.environ.get("CI") == "true":
-        return True  # in CI a missing Redis fails the test instead of skipping it
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
+pytestmark = needs_redis
 
 
 async def test_the_server_enqueues_and_a_worker_process_runs_the_pipeline(tmp_path: Path) -> None:
     pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
     await pool.flushdb()
     sim = GitHubSimulator(tmp_path / "github")
-    seeded = sim.seed_standard(files={".aqm/agents.yaml": PIPELINE})
+    seeded = seed_pipeline(sim, PIPELINE)
     with sim.serve() as base_url:
-        settings = Settings(
-            data_dir=tmp_path / "aqm-data",
-            github_api_url=base_url,
-            github_app_id=str(seeded.app.id),
-            github_private_key=seeded.key.private_pem,
-            github_webhook_secret=SECRET,
-            redis_url=REDIS_URL,
-        )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
+        settings = app_settings(seeded, tmp_path, base_url, redis_url=REDIS_URL)
+        async with running(settings) as app:
             issue = sim.open_issue("octo/demo", "Do it", "", user="maintainer")
-            hooks = sim.deliverer(
-                "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
-            )
+            hooks = deliverer(sim, app)
             delivery = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
             assert delivery.response_status == 202
             assert "stage one ran" not in sim.thread("octo/demo", issue.number)  # the server ran nothing

@@ -10,19 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.github.handler import Services
 from app.playground.simulator import GitHubSimulator
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
 from app.store.github import DELIVERIES
+from tests.e2e.helpers import app_on_simulator, deliverer, seed_pipeline, settle
 
-SECRET = "queue-secret"
 SLOW = """\
 agents:
   - {id: slow, runtime: command, command: ["sh", "-c", "sleep 1; echo slow stage done"]}
@@ -33,46 +29,21 @@ agents:
 """
 
 
-async def running_app(sim: GitHubSimulator, tmp_path: Path, pipeline: str) -> AsyncIterator[FastAPI]:
-    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": pipeline})
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
-
-
 @pytest.fixture
 async def slow_app(sim: GitHubSimulator, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    async for application in running_app(sim, tmp_path, SLOW):
+    async with app_on_simulator(sim, seed_pipeline(sim, SLOW), tmp_path) as application:
         yield application
 
 
 @pytest.fixture
 async def gated_app(sim: GitHubSimulator, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    async for application in running_app(sim, tmp_path, GATED):
+    async with app_on_simulator(sim, seed_pipeline(sim, GATED), tmp_path) as application:
         yield application
-
-
-async def settle(app: FastAPI) -> None:
-    queue = app.state.queue
-    assert isinstance(queue, InProcessQueue)
-    await queue.join()
 
 
 async def two_runs(sim: GitHubSimulator, app: FastAPI) -> int:
     issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
     await settle(app)
@@ -102,9 +73,7 @@ async def test_a_task_waiting_for_a_human_does_not_hold_the_thread(
     sim: GitHubSimulator, gated_app: FastAPI
 ) -> None:
     issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
-    hooks = sim.deliverer(
-        "http://aqm.test/webhook", transport=httpx.ASGITransport(app=gated_app), secret=SECRET
-    )
+    hooks = deliverer(sim, gated_app)
     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
     await settle(gated_app)
     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
@@ -119,9 +88,7 @@ async def test_a_replayed_delivery_finds_its_task_and_starts_no_other(
     sim: GitHubSimulator, slow_app: FastAPI
 ) -> None:
     issue = sim.open_issue("octo/demo", "Do it", "once", user="maintainer")
-    hooks = sim.deliverer(
-        "http://aqm.test/webhook", transport=httpx.ASGITransport(app=slow_app), secret=SECRET
-    )
+    hooks = deliverer(sim, slow_app)
     asked = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run once")
     await settle(slow_app)
     services: Services = slow_app.state.services
@@ -141,11 +108,9 @@ async def test_a_replayed_delivery_finds_its_task_and_starts_no_other(
 
 async def test_a_queued_run_can_be_cancelled_before_it_starts(sim: GitHubSimulator, tmp_path: Path) -> None:
     slower = SLOW.replace("sleep 1;", "sleep 3;")
-    async for app in running_app(sim, tmp_path, slower):
+    async with app_on_simulator(sim, seed_pipeline(sim, slower), tmp_path) as app:
         issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
-        hooks = sim.deliverer(
-            "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
-        )
+        hooks = deliverer(sim, app)
         await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run first")
         await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run second")
         for _ in range(100):

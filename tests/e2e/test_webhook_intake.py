@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,36 +13,12 @@ from app.errors import ConfigError
 from app.playground.simulator import GitHubSimulator, Seeded
 from app.server.app import create_app
 from app.settings import Settings
-
-SECRET = "s3cret"
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
+from tests.e2e.helpers import deliverer, settle
 
 
 @pytest.fixture
 def seeded(sim: GitHubSimulator) -> Seeded:
     return sim.seed_standard()
-
-
-def settings_for(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path, **extra: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path / "aqm-data",
-        "github_api_url": sim.base_url,
-        "github_app_id": str(seeded.app.id),
-        "github_private_key": seeded.key.private_pem,
-        "github_webhook_secret": SECRET,
-    }
-    return Settings(**(values | extra))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    application = create_app(settings_for(sim, seeded, tmp_path), github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:
@@ -52,12 +27,12 @@ def client(app: FastAPI) -> httpx.AsyncClient:
 
 async def test_a_redelivery_is_recorded_once_and_changes_nothing(sim: GitHubSimulator, app: FastAPI) -> None:
     issue = sim.open_issue("octo/demo", "Hello", "text", user="maintainer")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     first = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm status")
-    await app.state.queue.join()
+    await settle(app)
     comments_after_first = sim.traffic.count("issues.create_comment")
     again = await hooks.redeliver(first)
-    await app.state.queue.join()
+    await settle(app)
     assert (first.response_status, again.response_status) == (202, 202)
     assert json.loads(again.response_body)["duplicate"] is True
     assert sim.traffic.count("issues.create_comment") == comments_after_first == 1
@@ -85,10 +60,10 @@ async def test_a_bad_signature_is_401_and_nothing_is_stored(app: FastAPI) -> Non
 
 
 async def test_events_we_do_not_act_on_are_accepted_and_ignored(sim: GitHubSimulator, app: FastAPI) -> None:
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     issue = sim.open_issue("octo/demo", "Hello", "no command here", user="outsider")
     delivery = await hooks.comment_created("octo/demo", issue.number, "outsider", "just a comment")
-    await app.state.queue.join()
+    await settle(app)
     assert delivery.response_status == 202
     record = await app.state.services.github_store.get_delivery(delivery.guid)
     assert record.status == "ignored"

@@ -9,34 +9,38 @@ A missing Redis or PostgreSQL skips these tests on a laptop and fails them in CI
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 import httpx
-import pytest
-from arq.connections import RedisSettings, create_pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.playground.simulator import GitHubSimulator, Seeded
-from app.server.app import create_app
 from app.settings import Settings
 from app.store.github import GitHubStore
 from app.store.store import TaskStore
+from tests.e2e.helpers import (
+    SECRET,
+    app_settings,
+    deliverer,
+    eventually,
+    needs_postgres,
+    needs_redis,
+    redis_db,
+    running,
+    seed_pipeline,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "recovery-secret"
 POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-T = TypeVar("T")
 
 KILLED_MID_STAGE = """\
 agents:
@@ -53,30 +57,14 @@ agents:
 """
 
 
-def service_up(port: int) -> bool:
-    if os.environ.get("CI") == "true":
-        return True  # in CI a missing service fails the test instead of skipping it
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-needs_redis = pytest.mark.skipif(not service_up(6379), reason="no Redis on 127.0.0.1:6379")
-needs_postgres = pytest.mark.skipif(not service_up(5432), reason="no PostgreSQL on 127.0.0.1:5432")
-
-
 def settings_for(
     tmp_path: Path, seeded: Seeded, base_url: str, redis_url: str | None, database_url: str | None
 ) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "aqm-data",
+    return app_settings(
+        seeded,
+        tmp_path,
+        base_url,
         database_url=database_url,
-        github_api_url=base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
         redis_url=redis_url,
         task_lease_s=3,
         reconcile_interval_s=1,
@@ -157,25 +145,17 @@ def workers_of(settings: Settings, logs: Path) -> Iterator[Workers]:
         workers.stop_all()
 
 
-async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (found := await check()) is not None:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def stage_two_running(store: TaskStore) -> Callable[[], Awaitable[str | None]]:
+    """A check for `eventually`: the id of the task whose stage 2 is running, once one is."""
 
+    async def check() -> str | None:
+        for task in await store.list_tasks():
+            stages = await store.list_stages(task.id, texts=False)
+            if any(s.number == 2 and s.status == "running" for s in stages):
+                return task.id
+        return None
 
-@asynccontextmanager
-async def redis_db(number: int) -> AsyncIterator[str]:
-    url = f"redis://127.0.0.1:6379/{number}"
-    pool = await create_pool(RedisSettings.from_dsn(url))
-    await pool.flushdb()
-    try:
-        yield url
-    finally:
-        await pool.flushdb()
-        await pool.aclose()
+    return check
 
 
 @asynccontextmanager
@@ -195,32 +175,24 @@ async def fresh_postgres_database() -> AsyncIterator[str]:
 @needs_redis
 async def test_a_worker_killed_mid_stage_is_replaced_and_the_task_completes_once(tmp_path: Path) -> None:
     sim = GitHubSimulator(tmp_path / "github")
-    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": KILLED_MID_STAGE})
+    seeded = seed_pipeline(sim, KILLED_MID_STAGE)
     async with redis_db(13) as redis_url:
         with sim.serve() as base_url:
             settings = settings_for(tmp_path, seeded, base_url, redis_url, None)
-            app = create_app(settings)
-            async with app.router.lifespan_context(app):
+            async with running(settings) as app:
                 store = await TaskStore.connect(settings.effective_database_url)
                 try:
                     with workers_of(settings, tmp_path / "logs") as workers:
                         issue = sim.open_issue("octo/demo", "Three stages", "", user="maintainer")
-                        hooks = sim.deliverer(
-                            "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
-                        )
+                        hooks = deliverer(sim, app)
                         first = workers.start()
                         asked = await hooks.comment_created(
                             "octo/demo", issue.number, "maintainer", "/aqm run"
                         )
 
-                        async def second_stage_running() -> str | None:
-                            for task in await store.list_tasks():
-                                stages = await store.list_stages(task.id, texts=False)
-                                if any(s.number == 2 and s.status == "running" for s in stages):
-                                    return task.id
-                            return None
-
-                        task_id = await eventually(second_stage_running, timeout_s=30, what="stage 2 to run")
+                        task_id = await eventually(
+                            stage_two_running(store), timeout_s=30, what="stage 2 to run"
+                        )
                         workers.kill(first)  # mid-stage: its lease stops being renewed
                         workers.start()
 
@@ -265,7 +237,7 @@ async def test_a_worker_killed_mid_stage_is_replaced_and_the_task_completes_once
 @needs_postgres
 async def test_two_workers_run_ten_tasks_on_five_pulls_one_at_a_time_per_pull(tmp_path: Path) -> None:
     sim = GitHubSimulator(tmp_path / "github")
-    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": ONE_SLOW_STAGE})
+    seeded = seed_pipeline(sim, ONE_SLOW_STAGE)
     pulls = []
     for n in range(5):
         sim.commit("octo/demo", {f"feature{n}.txt": "x\n"}, branch=f"feature-{n}", message=f"feature {n}")
@@ -273,16 +245,13 @@ async def test_two_workers_run_ten_tasks_on_five_pulls_one_at_a_time_per_pull(tm
     async with redis_db(12) as redis_url, fresh_postgres_database() as database_url:
         with sim.serve() as base_url:
             settings = settings_for(tmp_path, seeded, base_url, redis_url, database_url)
-            app = create_app(settings)
-            async with app.router.lifespan_context(app):
+            async with running(settings) as app:
                 store = await TaskStore.connect(database_url)
                 try:
                     with workers_of(settings, tmp_path / "logs") as workers:
                         workers.start(tmp_path / "worker-1")  # two machines: a data dir each
                         workers.start(tmp_path / "worker-2")
-                        hooks = sim.deliverer(
-                            "http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET
-                        )
+                        hooks = deliverer(sim, app)
                         for pull in pulls:
                             for which in ("first", "second"):
                                 await hooks.comment_created(
@@ -330,7 +299,7 @@ def free_port() -> int:
 async def test_aqm_serve_killed_mid_stage_resumes_the_task_when_it_starts_again(tmp_path: Path) -> None:
     """Without Redis: the in-process queue's reconciler, at the next start, resumes what a killed server ran."""
     sim = GitHubSimulator(tmp_path / "github")
-    seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": KILLED_MID_STAGE})
+    seeded = seed_pipeline(sim, KILLED_MID_STAGE)
     with sim.serve() as base_url:
         settings = settings_for(tmp_path, seeded, base_url, None, None)
         store = await TaskStore.connect(settings.effective_database_url)
@@ -352,14 +321,7 @@ async def test_aqm_serve_killed_mid_stage_resumes_the_task_when_it_starts_again(
                     hooks = sim.deliverer(f"{url}/webhook", client=client, secret=SECRET)
                     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
 
-                    async def second_stage_running() -> str | None:
-                        for task in await store.list_tasks():
-                            stages = await store.list_stages(task.id, texts=False)
-                            if any(s.number == 2 and s.status == "running" for s in stages):
-                                return task.id
-                        return None
-
-                    task_id = await eventually(second_stage_running, timeout_s=30, what="stage 2 to run")
+                    task_id = await eventually(stage_two_running(store), timeout_s=30, what="stage 2 to run")
                 servers.kill(first)
                 servers.start(command=("serve",), AQM_PORT=str(free_port()))
 

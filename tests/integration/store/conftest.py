@@ -10,9 +10,7 @@ skip, except in CI (CI=true), where they fail.
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,21 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.store.database import open_engine
 from app.store.lite import LiteTaskStore, sqlite_file
 from app.store.store import TaskStore
+from tests.conftest import service_up
 
 POSTGRES_PORT = 5432
 POSTGRES_URL = f"postgresql+asyncpg://postgres@127.0.0.1:{POSTGRES_PORT}/test"
 SCHEMA_PREFIX = "aqm_store_"
-
-
-def service_up(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something answers on the port, and always in CI: there a missing service fails."""
-    if os.environ.get("CI") == "true":
-        return True
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
