@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _fakerun import RSS_PROBE, Bench, output_text
-from validate import OURS, RunFailed, Tool, reference_tool, table
+from validate import OURS, RunFailed, Tool, byte_compile_ours, reference_tool, table
 
 PROJECT_IN_USE = "a new project per run, its store created first by an untimed `aqm list`"
 DEFAULT_RUNS = 3
@@ -157,6 +157,7 @@ def _mib(kib: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    byte_compile_ours()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs per tool of 1 and 100 stages")
     parser.add_argument(
