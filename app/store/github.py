@@ -112,7 +112,7 @@ class GitHubStore:
             "received_at": datetime.now(UTC),
             "finished_at": None,
         }
-        async with self.store.transaction() as connection:
+        async with self.store.transaction(urgent=True) as connection:  # a webhook waits for its 202
             inserted = (await connection.execute(self._record, values)).first()
         return inserted is not None
 

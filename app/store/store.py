@@ -12,6 +12,7 @@ never rows, and turns a database failure into StoreError and an unknown id into 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from app.store.database import open_engine
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
 from app.store.migrate import migrate
 from app.store.records import StageRecord, TaskRecord
+from app.store.turns import Turns
 
 STAGE_TEXTS_BATCH = 500  # numbers per IN (...) list, well under SQLite's bound-parameter limit
 
@@ -38,6 +40,7 @@ class TaskStore:
     def __init__(self, engine: AsyncEngine, *, make_id: IdFactory = random_task_id) -> None:
         self._engine = engine
         self._make_id = make_id
+        self._turns = Turns() if engine.dialect.name == "sqlite" else None
         self._insert_task = sql.insert_task(engine.dialect.name)  # built once, compiled once
         self._upsert_stage = sql.upsert_stage(engine.dialect.name)
         self._bump = sql.bump_task(checked=False)
@@ -203,9 +206,10 @@ class TaskStore:
 
     # -- for the other record stores on this database (app/store/github.py) -------------------
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """One connection in one transaction (StoreError on failure), for sibling stores."""
-        return self._transaction()
+    def transaction(self, *, urgent: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One connection in one transaction (StoreError on failure), for sibling stores;
+        `urgent`: on the request path (on SQLite it goes before waiting background work)."""
+        return self._transaction(urgent=urgent)
 
     @property
     def dialect(self) -> str:
@@ -214,10 +218,15 @@ class TaskStore:
     # -- internals ---------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One connection in one transaction: committed at the end, rolled back on any error."""
+    async def _transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One connection in one transaction: committed at the end, rolled back on any error.
+
+        On SQLite the process's transactions take turns (app/store/turns.py; `urgent` ones
+        first); PostgreSQL runs them side by side.
+        """
+        turn = self._turns.turn(urgent=urgent) if self._turns is not None else contextlib.nullcontext()
         try:
-            async with self._engine.begin() as connection:
+            async with turn, self._engine.begin() as connection:
                 yield connection
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"The database refused: {reason(exc)}") from exc
