@@ -46,6 +46,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+COMMENTS_PER_PAGE = 100
+
+
 class GitHubError(AqmError):
     """GitHub refused or failed after our retries. `status` 0 means no HTTP answer at all."""
 
@@ -377,6 +380,23 @@ class GitHubGateway:
             "read file", lambda: self.rest.repos.async_get_content(owner, repo, path, ref=ref)
         )
         return str(single.parsed_data.content)
+
+    async def comments(self, owner: str, repo: str, number: int) -> list[tuple[int, str]]:
+        """Every comment of an issue or PR as (id, body), oldest first, 100 a page."""
+        found: list[tuple[int, str]] = []
+        page = 1
+        while True:
+
+            def one_page(page: int = page) -> Awaitable[Any]:
+                return self.rest.issues.async_list_comments(  # type: ignore[no-any-return]
+                    owner, repo, number, per_page=COMMENTS_PER_PAGE, page=page
+                )
+
+            batch = (await self.call("list comments", one_page)).parsed_data
+            found.extend((int(c.id), c.body or "") for c in batch)
+            if len(batch) < COMMENTS_PER_PAGE:
+                return found
+            page += 1
 
     # ---- writes ----------------------------------------------------------------------------
 

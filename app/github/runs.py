@@ -519,14 +519,32 @@ class ThreadTasks:
         await self.github_store.update_link(link.task_id, posted_stages=known | {str(number): posted})
 
     async def post_missed_stages(self, link: TaskLink) -> None:
-        """Post the comments of finished stages that a worker which died had not posted yet."""
-        for stage in await self.store.list_stages(link.task_id, texts=False):
-            if (
-                stage.finished_at is not None
-                and stage.kind != "turn"
-                and str(stage.number) not in link.posted_stages
-            ):
-                await self.post_stage(link, stage.number)
+        """Post the comments of finished stages that a worker which died had not posted yet.
+
+        A worker killed between posting a stage's comment and remembering it leaves a comment the
+        link does not know: the thread is read once (only when something seems missing) and a
+        stage whose marked comment is there is remembered, not posted again."""
+        missed = [
+            stage.number
+            for stage in await self.store.list_stages(link.task_id, texts=False)
+            if stage.finished_at is not None
+            and stage.kind != "turn"
+            and str(stage.number) not in link.posted_stages
+        ]
+        if not missed:
+            return
+        owner, repo = link.repo.split("/", 1)
+        on_thread = await self.gateway.comments(owner, repo, link.number)
+        for number in missed:
+            marker = render.stage_marker(link.task_id, number)
+            already = [comment_id for comment_id, body in on_thread if marker in body]
+            if already:
+                known = (await self.github_store.get_link(link.task_id)).posted_stages
+                await self.github_store.update_link(
+                    link.task_id, posted_stages=known | {str(number): already}
+                )
+            else:
+                await self.post_stage(link, number)
 
     async def open_check_run(self, link: TaskLink, pipeline: str) -> None:
         """A check run on the PR's head; commit statuses instead where GitHub refuses check runs

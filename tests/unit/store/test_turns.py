@@ -18,7 +18,8 @@ async def hold(turns: Turns, name: str, log: list[str], *, urgent: bool = False,
 
 
 async def test_one_at_a_time_in_order_with_urgent_waiters_first() -> None:
-    turns, log = Turns(), []
+    turns = Turns()
+    log: list[str] = []
     first = asyncio.create_task(hold(turns, "a", log, steps=5))
     await asyncio.sleep(0)  # a holds the turn
     others = [asyncio.create_task(hold(turns, n, log)) for n in ("b", "c")]
@@ -30,7 +31,8 @@ async def test_one_at_a_time_in_order_with_urgent_waiters_first() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_the_turn_goes_on() -> None:
-    turns, log = Turns(), []
+    turns = Turns()
+    log: list[str] = []
     first = asyncio.create_task(hold(turns, "a", log, steps=3))
     await asyncio.sleep(0)
     doomed = asyncio.create_task(hold(turns, "x", log))
@@ -45,7 +47,8 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_the_turn_goes_on() -> Non
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_the_turn_hands_it_on() -> None:
-    turns, log = Turns(), []
+    turns = Turns()
+    log: list[str] = []
     release = asyncio.Event()
 
     async def holder() -> None:
