@@ -5,20 +5,13 @@ consecutive renders are often the same).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.playground.simulator import GitHubSimulator, Seeded
 from app.playground.simulator.core import ApiEvent
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
+from tests.e2e.helpers import deliverer, settle
 
-SECRET = "edits-secret"
 PIPELINE = "agents:\n" + "".join(
     f"  - id: s{i}\n    runtime: command\n    command: [echo, stage {i}]\n"
     + (f"    handoffs: [{{to: s{i + 1}}}]\n" if i < 4 else "")
@@ -27,27 +20,8 @@ PIPELINE = "agents:\n" + "".join(
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
-
-
-@pytest.fixture
 def seeded(sim: GitHubSimulator) -> Seeded:
     return sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": PIPELINE})
-
-
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def test_every_card_edit_changes_the_card_and_the_last_one_shows_the_end(
@@ -62,11 +36,9 @@ async def test_every_card_edit_changes_the_card_and_the_last_one_shows_the_end(
     sim.listeners.append(on_event)
     sim.commit("octo/demo", {"feature.txt": "v1\n"}, branch="feature", message="feature")
     pull = sim.open_pull("octo/demo", head="feature", title="A feature", user="outsider")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     await hooks.comment_created("octo/demo", pull.number, "maintainer", "/aqm run")
-    queue = app.state.queue
-    assert isinstance(queue, InProcessQueue)
-    await queue.join()
+    await settle(app)
     assert edits, "the card was never edited"
     assert [before == after for before, after in edits] == [False] * len(edits)
     assert "Completed" in edits[-1][1]

@@ -7,30 +7,18 @@ of the repository's root: no read of a file that is not there.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.playground.simulator import GitHubSimulator, Seeded
-from app.queue import InProcessQueue
-from app.server.app import create_app
-from app.settings import Settings
+from tests.e2e.helpers import deliverer, settle
 
-SECRET = "instructions-secret"
 PIPELINE = """\
 agents:
   - id: look
     runtime: command
     command: ["sh", "-c", "cat CLAUDE.md AGENTS.md; test -e GEMINI.md && echo gemini-present || echo gemini-absent"]
 """
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> GitHubSimulator:
-    return GitHubSimulator(tmp_path / "github")
 
 
 @pytest.fixture
@@ -45,20 +33,6 @@ def seeded(sim: GitHubSimulator) -> Seeded:
     )
 
 
-@pytest.fixture
-async def app(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        data_dir=tmp_path / "aqm-data",
-        github_api_url=sim.base_url,
-        github_app_id=str(seeded.app.id),
-        github_private_key=seeded.key.private_pem,
-        github_webhook_secret=SECRET,
-    )
-    application = create_app(settings, github_transport=sim.transport())
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 async def test_a_pull_requests_instruction_files_are_replaced_by_the_default_branchs(
     sim: GitHubSimulator, app: FastAPI
 ) -> None:
@@ -69,11 +43,9 @@ async def test_a_pull_requests_instruction_files_are_replaced_by_the_default_bra
         message="feature",
     )
     pull = sim.open_pull("octo/demo", head="feature", title="A feature", user="outsider")
-    hooks = sim.deliverer("http://aqm.test/webhook", transport=httpx.ASGITransport(app=app), secret=SECRET)
+    hooks = deliverer(sim, app)
     await hooks.comment_created("octo/demo", pull.number, "maintainer", "/aqm run")
-    queue = app.state.queue
-    assert isinstance(queue, InProcessQueue)
-    await queue.join()
+    await settle(app)
     thread = sim.thread("octo/demo", pull.number)
     assert "default-claude-rules" in thread and "default-agents-rules" in thread, thread
     assert "gemini-absent" in thread and "pr-claude-rules" not in thread, thread
