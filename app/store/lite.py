@@ -33,9 +33,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from app.errors import StoreError, TaskError, VersionConflict
+from app.errors import StoreError, TaskError
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
-from app.store.records import StageRecord, TaskRecord
+from app.store.records import (
+    NUL,
+    REPLACEMENT_CHARACTER,
+    StageRecord,
+    TaskRecord,
+    check_stages_belong,
+    no_task,
+    refused_bump,
+)
 from app.store.schema import HEAD_REVISION, SQLITE_BUSY_TIMEOUT_MS, set_pragmas
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
@@ -44,7 +52,6 @@ STAGE_TEXT_FIELDS = ("input_text", "output_text", "state_before")
 STAGE_KEY = ("task_id", "number")
 JSON_FIELDS = frozenset({"state", "state_before"})
 TIME_FIELDS = frozenset({"created_at", "updated_at", "started_at", "finished_at"})
-NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 # SQLite's page cache (default 2 MiB) fills as the file grows; the CLI reads back only the last
 # few outputs, so a small cache keeps a 1,000-stage run as small as a 100-stage one
 CACHE_KIB = 256
@@ -198,9 +205,7 @@ class LiteTaskStore:
         when `expected_version` is not the stored one), then the truncation, then the stages.
         """
         task_id = normalise_task_id(task_id)
-        strangers = sorted({s.task_id for s in stages if normalise_task_id(s.task_id) != task_id})
-        if strangers:
-            raise ValueError(f"commit of task '{task_id}' was given stages of {', '.join(strangers)}")
+        check_stages_belong(task_id, stages)
         with refused_values():
             values = (_text(status), json.dumps(state), _text(error), _time(datetime.now(UTC)), task_id)
             rows = [_row(stage, STAGE_FIELDS, task_id=task_id) for stage in stages]
@@ -213,12 +218,7 @@ class LiteTaskStore:
                 ).fetchall()
             if not found:
                 stored = db.execute("SELECT version FROM tasks WHERE id = ?", (task_id,)).fetchone()
-                if stored is None:
-                    raise no_task(task_id)
-                raise VersionConflict(
-                    f"Task '{task_id}' is at version {stored[0]}, not {expected_version}: "
-                    "another writer committed first"
-                )
+                raise refused_bump(task_id, None if stored is None else stored[0], expected_version)
             if truncate_from is not None:
                 db.execute("DELETE FROM stages WHERE task_id = ? AND number >= ?", (task_id, truncate_from))
             if rows:
@@ -314,10 +314,6 @@ async def migrate_file(path: Path) -> None:
 
     store = await TaskStore.connect(f"sqlite+aiosqlite:///{path}")
     await store.close()
-
-
-def no_task(task_id: str) -> TaskError:
-    return TaskError(f"No task '{task_id}'")
 
 
 # ---- values in and out, in the forms the SQLAlchemy store reads and writes -------------------

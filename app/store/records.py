@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from app.errors import AqmError, TaskError, VersionConflict
+from app.store.ids import normalise_task_id
+
+# PostgreSQL's text cannot hold U+0000: both stores store strings with it replaced
+NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +76,26 @@ def running_seconds(stages: list[StageRecord], now: datetime) -> float:
     if start is not None and end is not None:
         total += (end - start).total_seconds()
     return total
+
+
+# ---- what both stores (app/store/store.py, app/store/lite.py) check and refuse alike --------------
+
+
+def check_stages_belong(task_id: str, stages: Sequence[StageRecord]) -> None:
+    strangers = sorted({stage.task_id for stage in stages if normalise_task_id(stage.task_id) != task_id})
+    if strangers:
+        raise ValueError(f"commit of task '{task_id}' was given stages of {', '.join(strangers)}")
+
+
+def no_task(task_id: str) -> TaskError:
+    return TaskError(f"No task '{task_id}'")
+
+
+def refused_bump(task_id: str, stored_version: int | None, expected_version: int | None) -> AqmError:
+    """Why a commit's update of the task row changed nothing: no such task, or another writer."""
+    if stored_version is None:
+        return no_task(task_id)
+    return VersionConflict(
+        f"Task '{task_id}' is at version {stored_version}, not {expected_version}: "
+        "another writer committed first"
+    )

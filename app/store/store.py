@@ -23,12 +23,12 @@ from sqlalchemy import Executable, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.errors import StoreError, TaskError, VersionConflict
+from app.errors import StoreError, TaskError
 from app.store import statements as sql
 from app.store.database import open_engine
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
 from app.store.migrate import migrate
-from app.store.records import StageRecord, TaskRecord
+from app.store.records import StageRecord, TaskRecord, check_stages_belong, no_task, refused_bump
 from app.store.turns import Turns
 
 STAGE_TEXTS_BATCH = 500  # numbers per IN (...) list, well under SQLite's bound-parameter limit
@@ -260,21 +260,7 @@ async def explain_refused_bump(
     connection: AsyncConnection, task_id: str, expected_version: int | None
 ) -> NoReturn:
     stored = (await connection.execute(sql.select_version(task_id))).scalar_one_or_none()
-    if stored is None:
-        raise no_task(task_id)
-    raise VersionConflict(
-        f"Task '{task_id}' is at version {stored}, not {expected_version}: another writer committed first"
-    )
-
-
-def check_stages_belong(task_id: str, stages: Sequence[StageRecord]) -> None:
-    strangers = sorted({stage.task_id for stage in stages if normalise_task_id(stage.task_id) != task_id})
-    if strangers:
-        raise ValueError(f"commit of task '{task_id}' was given stages of {', '.join(strangers)}")
-
-
-def no_task(task_id: str) -> TaskError:
-    return TaskError(f"No task '{task_id}'")
+    raise refused_bump(task_id, stored, expected_version)
 
 
 def reason(exc: BaseException) -> str:

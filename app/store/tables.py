@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from app.store.records import NUL, REPLACEMENT_CHARACTER
+
 # Stable constraint and index names, so that later migrations can refer to them by name.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -54,9 +56,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 
 
 class NulFreeString(TypeDecorator[str]):
