@@ -253,19 +253,39 @@ class Job:
             )
             return
         text, head_sha, clone_url = await self.task_text(thread, gateway, command.text, repository)
-        source = f"{self.delivery.id}#{self.runs}"  # a replay of this delivery finds its task
+        await self.queue_task(
+            thread, gateway, loaded, text=text, agent=command.agent, head_sha=head_sha, clone_url=clone_url
+        )
+
+    async def queue_task(
+        self,
+        thread: Thread,
+        gateway: GitHubGateway,
+        loaded: Loaded,
+        *,
+        text: str,
+        agent: str | None,
+        head_sha: str,
+        clone_url: str,
+        parent: TaskLink | None = None,
+    ) -> None:
+        """A new task asked for by this delivery (`/aqm run`, `/aqm fix`): recorded under the
+        delivery (a replay finds it), after the runs asked for earlier on the thread, then
+        started or queued behind the thread's running task."""
+        source = f"{self.delivery.id}#{self.runs}"
         self.runs += 1
         await self.after_earlier_runs(thread)
         await self.tasks(gateway).start(
             thread,
             loaded,
             text=text,
-            agent=command.agent,
+            agent=agent,
             head_sha=head_sha,
             clone_url=clone_url,
             source=source,
             requested_at=self.delivery.received_at,
             recorded=self.handed_over,
+            parent=parent,
         )
 
     async def handed_over(self) -> None:
@@ -576,19 +596,14 @@ class Job:
         repository = await gateway.repository(thread.owner, thread.repo)
         text = await followups.fix_description(self.services.store, parent, command.text)
         _, head_sha, clone_url = await self.task_text(thread, gateway, text, repository)
-        source = f"{self.delivery.id}#{self.runs}"  # a new task, queued like a run
-        self.runs += 1
-        await self.after_earlier_runs(thread)
-        await self.tasks(gateway).start(
+        await self.queue_task(
             thread,
+            gateway,
             loaded,
             text=text,
             agent=None,
             head_sha=head_sha,
             clone_url=clone_url,
-            source=source,
-            requested_at=self.delivery.received_at,
-            recorded=self.handed_over,
             parent=found[0],
         )
 

@@ -25,6 +25,22 @@ import pytest
 
 from tests.conftest import FakeClis
 
+# planner (claude) -> coder (gemini) -> reviewer (codex): one stage on each LLM CLI
+LINEAR = """
+    agents:
+      - id: planner
+        runtime: claude
+        system_prompt: "Plan: {{ input }}"
+        handoffs: [{to: coder}]
+      - id: coder
+        runtime: gemini
+        system_prompt: "Code: {{ input }}"
+        handoffs: [{to: reviewer}]
+      - id: reviewer
+        runtime: codex
+        system_prompt: "Review: {{ input }}"
+"""
+
 AQM = Path(sys.executable).parent / "aqm"
 COMMAND_TIMEOUT_S = 60.0
 TASK_ID = re.compile(r"\bT-[0-9A-F]{6,}\b")

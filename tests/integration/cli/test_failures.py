@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.cli.conftest import Project, script_rule, sha256, stage_rows
+from tests.integration.cli.conftest import LINEAR, Project, script_rule, sha256, stage_rows
 
 TASK = "port the module"
-LINEAR = """
-    agents:
-      - id: planner
-        runtime: claude
-        system_prompt: "Plan: {{ input }}"
-        handoffs: [{to: coder}]
-      - id: coder
-        runtime: gemini
-        system_prompt: "Code: {{ input }}"
-        handoffs: [{to: reviewer}]
-      - id: reviewer
-        runtime: codex
-        system_prompt: "Review: {{ input }}"
-"""
 
 
 def test_a_cli_that_exits_1_fails_the_task_with_its_stderr_tail(project: Project) -> None:

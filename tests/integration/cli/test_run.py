@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.cli.conftest import Project, script_rule, sha256, stage_rows
+from tests.integration.cli.conftest import LINEAR, Project, script_rule, sha256, stage_rows
 
-LINEAR = """
-    agents:
-      - id: planner
-        runtime: claude
-        system_prompt: "Plan: {{ input }}"
-        handoffs: [{to: coder}]
-      - id: coder
-        runtime: gemini
-        system_prompt: "Code: {{ input }}"
-        handoffs: [{to: reviewer}]
-      - id: reviewer
-        runtime: codex
-        system_prompt: "Review: {{ input }}"
-"""
 TASK = "add rate limiting"
 
 
