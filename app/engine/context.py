@@ -26,7 +26,7 @@ SUMMARY_CHARS = 120
 def plan_context(
     strategy: str, window: int, agent_id: str, branch: Branch, history: tuple[StageSummary, ...]
 ) -> ContextPlan:
-    visible = [s for s in history if branch.sees(s) and s.kind != "turn"]
+    visible = _visible(branch, history)
     if strategy == "none":
         return ContextPlan("none")
     if strategy == "last_only":
@@ -42,7 +42,7 @@ def plan_context(
     return ContextPlan(
         strategy,
         verbatim=tuple(_shown(s) for s in recent),
-        history=tuple(_history_line(s) for s in older),
+        history=tuple(s.entry for s in older),
         own=notes,
         agent_id=agent_id,
     )
@@ -78,8 +78,13 @@ def _shown(summary: StageSummary) -> Shown:
     return Shown(summary.number, summary.agent_id, summary.status)
 
 
-def _history_line(summary: StageSummary) -> str:
-    return f"- stage {summary.number} {summary.agent_id}({summary.status}): {summary.line}"
+def _visible(branch: Branch, history: tuple[StageSummary, ...]) -> list[StageSummary]:
+    """The stages this branch sees, turns left out: one pass per prompt, so kept to plain
+    comparisons when the branch has no fork behind it (every linear task)."""
+    if not branch.visible:
+        own = branch.id
+        return [s for s in history if s.branch == own and s.kind != "turn"]
+    return [s for s in history if branch.sees(s) and s.kind != "turn"]
 
 
 def _sections(shown: tuple[Shown, ...], outputs: Mapping[int, str]) -> str:

@@ -13,6 +13,8 @@ branches. Nothing here reads a clock, sleeps, or starts a process: the driver do
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from app.engine import gating, humans, sessions
 from app.engine.commands import (
     ChooseEntry,
@@ -330,7 +332,10 @@ class Machine:
                 line=summary_line(output),
                 kind=step.kind,
             )
-            history = (*(h for h in self.state.history if h.number != step.stage), summary)
+            history = self.state.history
+            if step.stage in map(attrgetter("number"), history):  # a stage finished again
+                history = tuple(h for h in history if h.number != step.stage)
+            history = (*history, summary)
             self.state = self.state.model_copy(update={"history": history})
             self.set_branch(self.state.branch(branch.id).model_copy(update={"last_stage": step.stage}))
             self.notify(

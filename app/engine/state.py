@@ -9,7 +9,7 @@ for the ones a prompt needs (`PromptPlan`), so memory does not grow with the tas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -58,6 +58,12 @@ class StageSummary:
     status: str
     line: str = ""  # first meaningful output line, at most 120 characters
     kind: str = "agent"
+    # its line in `{{ context }}`'s history, formatted once: every later prompt shows it again
+    entry: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entry = f"- stage {self.number} {self.agent_id}({self.status}): {self.line}"
+        object.__setattr__(self, "entry", entry)
 
 
 class Session(Data):

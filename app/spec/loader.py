@@ -61,12 +61,13 @@ class Pipeline:
     locations: Mapping[str, Located]  # agent id -> where its id was written
     param_fields: frozenset[tuple[str, str]] = frozenset()  # (agent id, field) filled from ${{ params }}
     warnings: tuple[SpecError, ...] = ()
+    by_id: Mapping[str, Agent] = field(init=False, repr=False, compare=False)  # looked up every stage
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {agent.id: agent for agent in self.agents})
 
     def agent(self, agent_id: str) -> Agent:
-        for agent in self.agents:
-            if agent.id == agent_id:
-                return agent
-        raise KeyError(agent_id)
+        return self.by_id[agent_id]
 
     @property
     def ids(self) -> tuple[str, ...]:

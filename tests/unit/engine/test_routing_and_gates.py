@@ -250,6 +250,16 @@ def test_a_human_gate_pauses_and_approval_continues_without_rerunning() -> None:
     assert [s.gate_result for s in run.saved(2) if s.gate_result] == ["approved"]
 
 
+def test_the_history_line_of_a_gated_stage_shows_the_humans_decision() -> None:
+    done = '{id: done, runtime: claude, context_window: 1, system_prompt: "{{ context }}"}'
+    spec = spec_of(HUMAN.replace("{id: done, runtime: claude}", done))
+    run = Run(spec, answers={"deploy": ["shipped it"]}).start().feed(HumanDecided("rejected", "no"))
+    run.feed(HumanDecided("approved"))
+    assert run.agents == ["dev", "deploy", "dev", "deploy", "done"]
+    assert "- stage 2 deploy(rejected): shipped it\n" in run.prompts[5]
+    assert "## [stage 4] deploy (approved)\n" in run.prompts[5]
+
+
 def test_a_human_rejection_routes_with_its_reason() -> None:
     run = Run(spec_of(HUMAN)).start().feed(HumanDecided("rejected", "needs tests"))
     assert run.agents == ["dev", "deploy", "dev", "deploy"] and run.prompts[3] == "needs tests"
