@@ -129,6 +129,7 @@ class TaskState(Data):
     status: TaskStatus = TaskStatus.PENDING
     kind: Literal["run", "fix"] = "run"
     params: dict[str, Any] = Field(default_factory=dict)
+    comment_params: tuple[str, ...] = ()  # the params a GitHub comment gave (`--param`), by name
     entry_agent: str | None = None  # the start agent (restart from stage 1 keeps it)
     next_stage: int = 1
     cost_usd: float = 0.0  # every stage's and gate's cost so far (github.budget.max_cost_usd)

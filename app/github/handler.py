@@ -348,7 +348,7 @@ class Job:
         repository = await gateway.repository(thread.owner, thread.repo)
         task = await self.services.store.get_task(link.task_id)
         try:
-            loaded = await load_from_default_branch(gateway, thread, repository, task.pipeline, {})
+            loaded = await load_from_default_branch(gateway, thread, repository, task.pipeline, {}, task=task)
         except ConfigProblem as problem:
             await self.reply(thread, gateway, problem.reply)
             return
@@ -452,10 +452,14 @@ class Job:
         agent: str | None,
         *,
         text: str = "",
+        again: TaskRecord | None = None,
     ) -> None:
-        """Start `pipeline` from the `.aqm/` files already read (the thread's title and body by default)."""
+        """Start `pipeline` from the `.aqm/` files already read (the thread's title and body by default);
+        `again`: a task cancelled by a push, started again with the params it ran with."""
         try:
-            loaded = await load_from_default_branch(gateway, thread, repository, pipeline, {}, files=files)
+            loaded = await load_from_default_branch(
+                gateway, thread, repository, pipeline, {}, files=files, task=again
+            )
         except ConfigProblem as problem:
             await self.reply(thread, gateway, problem.reply)
             return
@@ -513,6 +517,7 @@ class Job:
                     task.pipeline,
                     state.entry_agent,
                     text=task.description,
+                    again=task,
                 )
                 restarted = True
         return outcome, restarted
@@ -542,9 +547,7 @@ class Job:
         """The task's pipeline from the default branch now, with the params it ran with."""
         repository = await gateway.repository(thread.owner, thread.repo)
         try:
-            return await load_from_default_branch(
-                gateway, thread, repository, task.pipeline, followups.parent_params(task)
-            )
+            return await load_from_default_branch(gateway, thread, repository, task.pipeline, {}, task=task)
         except ConfigProblem as problem:
             await self.reply(thread, gateway, problem.reply)
             return None

@@ -70,6 +70,7 @@ class Loaded:
     config: ProjectConfig
     files: dict[str, str]
     default_branch: str  # the branch the files were read from
+    comment_params: tuple[str, ...] = ()  # params given in a comment, now or to the task it continues
 
 
 class ConfigProblem(Exception):  # carries the reply to post
@@ -86,27 +87,46 @@ async def load_from_default_branch(
     params: dict[str, str],
     *,
     files: dict[str, str] | None = None,
+    task: TaskRecord | None = None,
 ) -> Loaded:
-    """The `.aqm/` tree at the default branch's head (`files`, when already read), loaded and validated."""
+    """The `.aqm/` tree at the default branch's head (`files`, when already read), loaded and validated.
+
+    `params` are a comment's `--param` values. With `task` (a task continued, resumed, restarted or
+    fixed), the params it ran with come first, so it goes on with the values it started with.
+    Params from a comment — this one's or the task's — fill prompt text only: a pipeline that puts
+    params into `command`, `model`, … is refused for them.
+    """
     if files is None:
         files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
     reader = MappingReader(files)
+    inherited = {} if task is None else followups.parent_params(task)
+    given = tuple(sorted({*params, *(() if task is None else task.state.get("comment_params", ()))}))
     try:
         config = load_config(reader, "config.yaml")
         name = pipeline or config.default_pipeline or "default"
         path = _pipeline_path(files, name)
         loaded = load_pipeline(
-            reader, path, name=name, overrides=params, params_file="params.yaml", config=config
+            reader,
+            path,
+            name=name,
+            overrides={**inherited, **params},
+            params_file="params.yaml",
+            config=config,
         )
     except SpecErrors as exc:
         raise ConfigProblem(render.validation_errors(_shown(exc.errors))) from None
-    risky = sorted({f for _, f in loaded.param_fields if f in PARAM_FIELDS_REFUSED} if params else set())
+    risky = sorted({f for _, f in loaded.param_fields if f in PARAM_FIELDS_REFUSED} if given else set())
     if risky:
+        fields = "`, `".join(risky)
         raise ConfigProblem(
-            f"This pipeline puts params into `{'`, `'.join(risky)}`. Params given in a comment "
+            f"This pipeline puts params into `{fields}`. Params given in a comment "
             "fill prompt text only, so this run is refused. Run it without `--param`."
+            if params
+            else f"This pipeline now puts params into `{fields}`, and task {task.id if task else ''} "
+            "was started with params from a comment (`--param`), which fill prompt text only: it "
+            "cannot go on. Start a new run without `--param`."
         )
-    return Loaded(loaded, config, files, repository.default_branch)
+    return Loaded(loaded, config, files, repository.default_branch, given)
 
 
 def _pipeline_path(files: dict[str, str], name: str) -> str:
@@ -223,6 +243,7 @@ class ThreadTasks:
             pipeline=pipeline.name,
             description=text,
             params=dict(pipeline.params),
+            comment_params=loaded.comment_params,
             entry_agent=agent,
             kind=kind,
         )
@@ -324,7 +345,9 @@ class ThreadTasks:
         """The task's pipeline from the default branch now; a broken one fails the task, saying why."""
         repository = await self.gateway.repository(thread.owner, thread.repo)
         try:
-            loaded = await load_from_default_branch(self.gateway, thread, repository, task.pipeline, {})
+            loaded = await load_from_default_branch(
+                self.gateway, thread, repository, task.pipeline, {}, task=task
+            )
         except ConfigProblem as problem:
             await self.gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
             state = await load_state(self.store, task)

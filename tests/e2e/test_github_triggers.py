@@ -187,6 +187,79 @@ async def test_on_push_restart_runs_the_pipeline_again_on_the_new_head(
     assert any("Starting it again on the new head." in c for c in comments(sim, number))
 
 
+PARAMED = """\
+params:
+  target: {type: string, required: true}
+agents:
+  - id: writer
+    runtime: claude
+    system_prompt: "Aim at {{ params.target }}: {{ input }}"
+    gate: {type: human}
+    handoffs: [{to: done, condition: on_approve}]
+  - id: done
+    runtime: claude
+    system_prompt: "Done at {{ params.target }}"
+"""
+
+
+async def paramed_pull(sim: GitHubSimulator, app: FastAPI, hooks: Deliverer, config: str) -> int:
+    """A PR whose `/aqm run --param target=moon` waits at the writer's gate."""
+    configure(sim, config)
+    sim.commit("octo/demo", {".aqm/pipelines/paramed.yaml": PARAMED}, message="paramed pipeline")
+    sim.commit("octo/demo", {"feature.txt": "v1\n"}, branch="feature", message="feature")
+    opened = await hooks.pull_request_opened(
+        "octo/demo", head="feature", title="A feature", body="", user="maintainer"
+    )
+    number = opened.subject_id or 0
+    run = "/aqm run --pipeline paramed --param target=moon aim"
+    await hooks.comment_created("octo/demo", number, "maintainer", run)
+    await settle(app)
+    assert "[claude] Aim at moon: aim" in sim.thread("octo/demo", number)
+    return number
+
+
+async def test_on_push_restart_keeps_the_params_the_task_ran_with(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer, fake_clis: FakeClis
+) -> None:
+    number = await paramed_pull(sim, app, hooks, "github:\n  on_push: restart\n")
+    await hooks.pull_request_synchronize(
+        "octo/demo", number, user="maintainer", files={"feature.txt": "v2\n"}
+    )
+    await settle(app)
+    new, old = await app.state.services.store.list_tasks(limit=5)
+    assert (old.status, new.status) == ("cancelled", "awaiting_gate"), sim.thread("octo/demo", number)
+    assert (new.pipeline, new.description, new.state["params"]) == ("paramed", "aim", {"target": "moon"})
+    first, again = fake_clis.calls("claude")
+    assert first["stdin_sha256"] == again["stdin_sha256"]  # the same prompt: "Aim at moon: aim"
+    assert "not set" not in sim.thread("octo/demo", number)  # the cancel found its params too
+
+
+async def test_an_approval_goes_on_with_the_params_the_task_started_with(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer, fake_clis: FakeClis
+) -> None:
+    number = await paramed_pull(sim, app, hooks, "github: {}\n")
+    await hooks.comment_created("octo/demo", number, "maintainer", "/approve")
+    await settle(app)
+    thread = sim.thread("octo/demo", number)
+    assert "[claude] Done at moon" in thread, thread
+    [task] = await app.state.services.store.list_tasks(limit=5)
+    assert task.status == "completed"
+
+
+async def test_a_pipeline_changed_to_put_comment_params_into_a_command_stops_the_task(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer, fake_clis: FakeClis
+) -> None:
+    number = await paramed_pull(sim, app, hooks, "github: {}\n")
+    risky = PARAMED.replace('system_prompt: "Done at {{ params.target }}"', 'model: "${{ params.target }}"')
+    sim.commit("octo/demo", {".aqm/pipelines/paramed.yaml": risky}, message="model from a param")
+    await hooks.comment_created("octo/demo", number, "maintainer", "/approve")
+    await settle(app)
+    said = comments(sim, number)[-1]
+    assert "now puts params into `model`" in said and "started with params from a comment" in said, said
+    [task] = await app.state.services.store.list_tasks(limit=5)
+    assert task.status == "awaiting_gate"  # nothing ran with the comment's text as a model name
+
+
 async def test_on_push_ignore_leaves_the_task_waiting(
     sim: GitHubSimulator, app: FastAPI, hooks: Deliverer
 ) -> None:
