@@ -121,6 +121,18 @@ class TaskRunner:
                 await watcher
         return self.state
 
+    async def record(self, event: Event) -> TaskState:
+        """Fold one event and save the result without running anything it starts (only its notes
+        are reported): a later `advance(Resumed())` runs what it started, as after a restart."""
+        async with self.lock:
+            state, commands = decide(self.spec, self.state, event)
+            await self.persist(state, commands)
+            self.state = state
+        for command in commands:
+            if isinstance(command, Notify):
+                self.perform(command)
+        return self.state
+
     async def time_budget(self) -> Deadline | None:
         """When `github.budget.max_minutes` is set: the moment this task's running time reaches it."""
         limit = self.spec.config.github.budget.max_minutes

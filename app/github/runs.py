@@ -28,7 +28,7 @@ from urllib.parse import quote
 from app import followups
 from app.driver import DriverIO, TaskRunner, load_state
 from app.engine.commands import Notify
-from app.engine.events import CancelRequested, Event, Resumed, TaskStarted
+from app.engine.events import CancelRequested, Event, HumanAnswered, HumanDecided, Resumed, TaskStarted
 from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
@@ -71,6 +71,9 @@ class Loaded:
     files: dict[str, str]
     default_branch: str  # the branch the files were read from
     comment_params: tuple[str, ...] = ()  # params given in a comment, now or to the task it continues
+
+
+WAITING = {TaskStatus.AWAITING_GATE.value, TaskStatus.AWAITING_HUMAN_INPUT.value}  # for a human
 
 
 class ConfigProblem(Exception):  # carries the reply to post
@@ -205,6 +208,7 @@ class ThreadTasks:
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
+        self.continued: set[str] = set()  # queued again by a human's decision: its check is open
         # what this job last sent per card comment / check run: an unchanged one is not sent again
         self.sent_cards: dict[int, str] = {}
         self.sent_checks: dict[int, dict[str, Any]] = {}
@@ -333,8 +337,9 @@ class ThreadTasks:
             self.sent_cards[card] = text
             await self.github_store.update_link(task_id, card_comment_id=card)
             link = await self.github_store.get_link(task_id)
-        if link.is_pull and link.check_run_id is None:
+        if link.is_pull and link.check_run_id is None and task_id not in self.continued:
             await self.open_check_run(link, task.pipeline)
+        self.continued.discard(task_id)
         await self.prepare_workdir(thread, link)
         started = task.status == "pending"  # not yet: its first step was never committed
         if not started:
@@ -391,13 +396,14 @@ class ThreadTasks:
 
     # ---- running ---------------------------------------------------------------------------
 
-    async def advance(self, task_id: str, event: Event) -> TaskState:
-        """Feed one event to the task and run it until it ends or pauses, reporting on GitHub.
+    async def advance(self, task_id: str, event: Event, *, run: bool = True) -> TaskState:
+        """Feed one event to the task and run it until it ends or pauses, reporting on GitHub
+        (`run=False`: only record the event; see `queue_continuation`).
 
         Under the task's lease, renewed meanwhile: when another worker holds it, only a cancel
         goes ahead (it runs no stage; the running worker notices and stops).
         """
-        leased = await self.leases.take(task_id)
+        leased = task_id in self.leases.holding or await self.leases.take(task_id)
         if not leased and not isinstance(event, CancelRequested):
             log.warning("%s is running elsewhere (or queued); %s not fed", task_id, type(event).__name__)
             return await load_state(self.store, await self.store.get_task(task_id))
@@ -412,16 +418,57 @@ class ThreadTasks:
             async with reporter:
                 io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
                 runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
-                final = await runner.advance(event)
-            await self.publish_changes(link, final)
-            await self.refresh_card(await self.github_store.get_link(task_id))
+                final = await (runner.advance(event) if run else runner.record(event))
+            if run or final.status.value not in ACTIVE:  # else it is reported when it runs
+                await self.publish_changes(link, final)
+                await self.refresh_card(await self.github_store.get_link(task_id))
         return final
 
     async def feed(self, task_id: str, event: Event) -> TaskState:
-        """A human's event (answer, decision, cancel); then the thread's next queued task, if it is free."""
-        final = await self.advance(task_id, event)
+        """A human's event (answer, decision, cancel); then the thread's next queued task, if it is free.
+
+        A decision or an answer for a waiting task queues it (`queue_continuation`): it goes on at
+        once when the thread's slot is free, else after the task that took the slot meanwhile.
+        """
+        asked = None
+        if isinstance(event, HumanDecided | HumanAnswered) and (
+            (await self.store.get_task(task_id)).status in WAITING
+        ):
+            final = await self.queue_continuation(task_id, event)
+            asked = task_id
+        else:
+            final = await self.advance(task_id, event)
         link = await self.github_store.get_link(task_id)
-        await self.run_queue(link.repo, link.number)
+        await self.run_queue(link.repo, link.number, asked=asked)
+        if asked is not None and (link := await self.github_store.get_link(task_id)).queued:
+            await self.refresh_card(link, checks=False)  # no longer waiting for a human: queued
+        return final
+
+    async def queue_continuation(self, task_id: str, event: Event) -> TaskState:
+        """Record a human's decision or answer and put the task back in its thread's queue, like a
+        new run, for `run_queue` to go on with (a `Resumed` runs the stages it started).
+
+        Queued before the event makes the task active, so that it never holds the thread's slot
+        without claiming it, nor looks like a dead worker's task meanwhile (as `rewind`). A
+        decision that ends the task, or pauses it again, leaves the queue at once.
+        """
+        if not await self.leases.take(task_id):  # a second decision, being recorded elsewhere
+            log.warning("%s is being continued elsewhere; %s not fed", task_id, type(event).__name__)
+            return await load_state(self.store, await self.store.get_task(task_id))
+        async with self.leases.held(task_id):
+            link = await self.github_store.get_link(task_id)
+            await self.github_store.update_link(task_id, queued=True, requested_at=datetime.now(UTC))
+            try:
+                final = await self.advance(task_id, event, run=False)
+            except BaseException:
+                await self.github_store.update_link(
+                    task_id, queued=link.queued, requested_at=link.requested_at
+                )
+                raise
+            if final.status.value not in ACTIVE:
+                await self.github_store.update_link(task_id, queued=False, requested_at=link.requested_at)
+            else:
+                self.continued.add(task_id)
         return final
 
     async def rewind(

@@ -125,3 +125,39 @@ async def test_a_queued_run_can_be_cancelled_before_it_starts(sim: GitHubSimulat
         assert (await services.store.get_task(first.task_id)).status == "completed"
         assert (await services.store.get_task(second.task_id)).status == "cancelled"
         assert await services.store.list_stages(second.task_id) == []
+
+
+GATED_THEN_SLOW = """\
+agents:
+  - {id: ask, runtime: command, command: ["echo", "asked"], gate: {type: human}, handoffs: [{to: slow}]}
+  - {id: slow, runtime: command, command: ["sh", "-c", "sleep 1; echo slow stage done"]}
+"""
+
+
+async def test_an_approval_while_another_task_runs_queues_the_approved_task(
+    sim: GitHubSimulator, tmp_path: Path
+) -> None:
+    async with app_on_simulator(sim, seed_pipeline(sim, GATED_THEN_SLOW), tmp_path) as app:
+        issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+        hooks = deliverer(sim, app)
+        for text in ("/aqm run first", "/aqm run second"):
+            await hooks.comment_created("octo/demo", issue.number, "maintainer", text)
+            await settle(app)
+        services: Services = app.state.services
+        (second, _), (first, _) = await services.github_store.thread_tasks("octo/demo", issue.number)
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", f"/approve {first.task_id}")
+        for _ in range(100):  # the first task's slow stage runs
+            if [s.agent_id for s in await services.store.list_stages(first.task_id)] == ["ask", "slow"]:
+                break
+            await asyncio.sleep(0.05)
+        await hooks.comment_created("octo/demo", issue.number, "maintainer", f"/approve {second.task_id}")
+        await settle(app)
+        thread = sim.thread("octo/demo", issue.number)
+        assert f"`{second.task_id}` is queued behind `{first.task_id}`" in thread, thread
+        for task in (first, second):
+            assert (await services.store.get_task(task.task_id)).status == "completed"
+        [*_, one] = await services.store.list_stages(first.task_id, texts=False)
+        [*_, two] = await services.store.list_stages(second.task_id, texts=False)
+        assert one.finished_at is not None and two.started_at is not None
+        assert two.started_at >= one.finished_at  # never at the same time
+        assert thread.count("slow stage done") == 2
