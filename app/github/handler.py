@@ -31,7 +31,7 @@ from app.errors import SpecError, SpecErrors, StoreError, TaskError
 from app.github import commands as grammar
 from app.github import render, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
-from app.github.runs import ConfigProblem, Loaded, Thread, ThreadTasks, load_from_default_branch
+from app.github.runs import ConfigProblem, Deferred, Loaded, Thread, ThreadTasks, load_from_default_branch
 from app.github.webhook import parse_event
 from app.runtimes.registry import get_runtime
 from app.settings import Settings
@@ -88,7 +88,7 @@ class Services:
             return False
         return True
 
-    def tasks(self, gateway: GitHubGateway) -> ThreadTasks:
+    def tasks(self, gateway: GitHubGateway, deferred: Deferred | None = None) -> ThreadTasks:
         return ThreadTasks(
             self.store,
             self.github_store,
@@ -98,6 +98,7 @@ class Services:
             public_url=self.settings.public_url,
             owner=self.worker_id,
             lease_s=self.settings.task_lease_s,
+            deferred=deferred,
         )
 
     async def resume(self, task_id: str) -> None:
@@ -119,8 +120,9 @@ class Services:
         delivery = await self.github_store.claim_delivery(delivery_id)
         if delivery is None:
             return
+        job = Job(self, delivery)
         try:
-            outcome = await Job(self, delivery).run()
+            outcome = await job.run()
         except GitHubError as exc:  # GitHub kept failing: leave it pending for the reconciler
             log.warning("delivery %s: %s; left for a retry", delivery_id, exc)
             raise
@@ -129,7 +131,9 @@ class Services:
                 delivery_id, "failed", f"{type(exc).__name__}: {exc}"[:2000]
             )
             raise
+        # every command is recorded: from here queues and leases recover the work, not a replay
         await self.github_store.finish_delivery(delivery_id, outcome)
+        await job.deferred.run()
 
 
 class Job:
@@ -140,6 +144,7 @@ class Job:
         self.delivery = delivery
         self.event: Any = None
         self.runs = 0  # run commands of this delivery so far
+        self.deferred = Deferred()  # the tasks it starts or continues run once it is handled
 
     async def run(self) -> str:
         self.event = parse_event(self.delivery.event, self.delivery.body)
@@ -175,7 +180,7 @@ class Job:
         return self.services.clients.gateway(thread.installation_id)
 
     def tasks(self, gateway: GitHubGateway) -> ThreadTasks:
-        return self.services.tasks(gateway)
+        return self.services.tasks(gateway, self.deferred)
 
     # ---- comments --------------------------------------------------------------------------
 
@@ -284,16 +289,8 @@ class Job:
             clone_url=clone_url,
             source=source,
             requested_at=self.delivery.received_at,
-            recorded=self.handed_over,
             parent=parent,
         )
-
-    async def handed_over(self) -> None:
-        """The delivery's work now lives in a task, whose lease recovers it: never replay the delivery.
-
-        (A later command of the same comment is lost if this worker dies while the task runs.)
-        """
-        await self.services.github_store.finish_delivery(self.delivery.id, "done")
 
     async def after_earlier_runs(self, thread: Thread) -> None:
         """Let runs asked earlier on this thread (handled by other workers) join its queue first."""
@@ -353,7 +350,6 @@ class Job:
             await self.reply(thread, gateway, problem.reply)
             return
         tasks.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
-        await self.handed_over()
         await tasks.feed(link.task_id, event)
 
     async def decide_gate(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
@@ -581,7 +577,6 @@ class Job:
             )
             await self.reply(thread, gateway, reply)
             return
-        await self.handed_over()  # the rewound task is queued: the reconciler recovers it from here
         await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
         await tasks.run_rewound(link, loaded)  # like a new run: now, or when the thread's slot is free
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +183,24 @@ class Reporter:
                 log.exception("reporting on %s failed", self.link.task_id)
 
 
+@dataclass
+class Deferred:
+    """The thread queues a delivery set going, run once all its commands are recorded.
+
+    A comment's commands are all recorded (tasks queued, decisions saved) before any task runs:
+    the delivery is then finished, and a worker that dies while a task runs leaves only work that
+    the reconciler recovers (queues and leases), never a later command of the comment unread.
+    """
+
+    queues: list[tuple[ThreadTasks, str, int, str | None]] = field(default_factory=list)
+    holding: bool = True
+
+    async def run(self) -> None:
+        self.holding = False
+        for tasks, repo, number, asked in self.queues:
+            await tasks.run_queue(repo, number, asked=asked)
+
+
 class ThreadTasks:
     """Starting, continuing and reporting tasks of GitHub threads."""
 
@@ -198,6 +215,7 @@ class ThreadTasks:
         public_url: str | None,
         owner: str = "local",
         lease_s: float = 60.0,
+        deferred: Deferred | None = None,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -209,6 +227,7 @@ class ThreadTasks:
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
         self.continued: set[str] = set()  # queued again by a human's decision: its check is open
+        self.deferred = deferred  # a delivery's: its thread queues run once it is handled
         # what this job last sent per card comment / check run: an unchanged one is not sent again
         self.sent_cards: dict[int, str] = {}
         self.sent_checks: dict[int, dict[str, Any]] = {}
@@ -227,15 +246,13 @@ class ThreadTasks:
         clone_url: str,
         source: str | None = None,
         requested_at: datetime | None = None,
-        recorded: Callable[[], Awaitable[None]] | None = None,
         parent: TaskLink | None = None,
     ) -> TaskRecord:
         """Record the task in its thread's queue with a run card; run it now when the thread is free.
 
         `source` names the request ("<delivery>#<n>"): a replayed delivery finds its task and
         creates none (a task whose worker died is resumed by the reconciler, not here).
-        `recorded` is called once the task is recorded, before it runs: from then on its lease,
-        not the delivery, is what recovers it. With `parent`, a fix: it starts from the parent's
+        With `parent`, a fix: it starts from the parent's
         last pushed commit and pushes onto the parent's branch and PR.
         """
         if source is not None and (known := await self.github_store.link_of_source(source)) is not None:
@@ -281,8 +298,6 @@ class ThreadTasks:
         card = await self.gateway.comment(thread.owner, thread.repo, thread.number, text)
         self.sent_cards[card] = text
         await self.github_store.update_link(task.id, card_comment_id=card)
-        if recorded is not None:
-            await recorded()
         await self.run_queue(thread.full_name, thread.number, asked=task.id)
         return task
 
@@ -290,7 +305,11 @@ class ThreadTasks:
         """Run the thread's queued tasks in the order asked, while the thread's slot is free.
 
         `asked`: a task just queued; when it cannot start now, the thread is told behind what.
+        Deferred while a delivery's commands are being recorded (`Deferred`).
         """
+        if self.deferred is not None and self.deferred.holding:
+            self.deferred.queues.append((self, repo, number, asked))
+            return
         claimed = await self.leases.claim_next(repo, number)
         if asked is not None and claimed != asked and (await self.github_store.get_link(asked)).queued:
             await self.tell_queued(repo, number, asked)

@@ -161,3 +161,24 @@ async def test_an_approval_while_another_task_runs_queues_the_approved_task(
         assert one.finished_at is not None and two.started_at is not None
         assert two.started_at >= one.finished_at  # never at the same time
         assert thread.count("slow stage done") == 2
+
+
+async def test_every_command_of_a_comment_is_recorded_before_a_task_runs(
+    sim: GitHubSimulator, slow_app: FastAPI
+) -> None:
+    issue = sim.open_issue("octo/demo", "Do it", "twice", user="maintainer")
+    hooks = deliverer(sim, slow_app)
+    asked = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run one\n/aqm run two")
+    services: Services = slow_app.state.services
+    for _ in range(100):  # until the first task's stage runs
+        tasks = await services.github_store.thread_tasks("octo/demo", issue.number)
+        if any(status == "in_progress" for _, status in tasks):
+            break
+        await asyncio.sleep(0.05)
+    # a worker that died now would leave nothing unread: the second run is queued, the delivery done
+    assert sorted(status for _, status in tasks) == ["in_progress", "pending"]
+    assert (await services.github_store.get_delivery(asked.guid)).status == "done"
+    await settle(slow_app)
+    tasks = await services.github_store.thread_tasks("octo/demo", issue.number)
+    assert [status for _, status in tasks] == ["completed", "completed"]
+    assert sim.thread("octo/demo", issue.number).count("slow stage done") == 2
