@@ -311,8 +311,14 @@ class ThreadTasks:
             self.deferred.queues.append((self, repo, number, asked))
             return
         claimed = await self.leases.claim_next(repo, number)
-        if asked is not None and claimed != asked and (await self.github_store.get_link(asked)).queued:
+        if (
+            asked is not None
+            and claimed != asked
+            and (link := await self.github_store.get_link(asked)).queued
+        ):
             await self.tell_queued(repo, number, asked)
+            if asked in self.continued:  # its card still shows what it waited for
+                await self.refresh_card(link, checks=False)
         while claimed is not None:
             await self.run_claimed(claimed)
             claimed = await self.leases.claim_next(repo, number)
@@ -459,8 +465,6 @@ class ThreadTasks:
             final = await self.advance(task_id, event)
         link = await self.github_store.get_link(task_id)
         await self.run_queue(link.repo, link.number, asked=asked)
-        if asked is not None and (link := await self.github_store.get_link(task_id)).queued:
-            await self.refresh_card(link, checks=False)  # no longer waiting for a human: queued
         return final
 
     async def queue_continuation(self, task_id: str, event: Event) -> TaskState:
