@@ -408,12 +408,11 @@ def _with_local(work: Callable[[Any], Any]) -> int:
     """Open the project's store, run one task command, close the store."""
     import asyncio
 
-    from app.local import Local
+    from app.local import Local, database_url_from_env
     from app.project import find_project
-    from app.settings import build_settings
 
     async def main() -> int:
-        local = await Local.open(find_project(), build_settings())
+        local = await Local.open(find_project(), database_url_from_env())
         try:
             result: int = await work(local)
             return result

@@ -7,6 +7,7 @@ driver until it ends or pauses — in this same process, as aqm does.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,25 +30,31 @@ from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import TaskError
 from app.project import Project
 from app.runtimes.registry import get_runtime
-from app.settings import Settings
 from app.store.api import Store, open_store
 from app.store.records import TaskRecord
 
 
+def database_url_from_env() -> str | None:
+    """AQM_DATABASE_URL (any case, as pydantic-settings reads it; empty = unset), the one setting
+    the task commands use: read directly, not through `app.settings`, whose pydantic-settings
+    import was 7% of every `aqm` command's start-up."""
+    found = [value for name, value in os.environ.items() if name.upper() == "AQM_DATABASE_URL"]
+    return found[0] if found and found[0] else None
+
+
 @dataclass
 class Local:
-    """One CLI invocation's project, settings, store and output."""
+    """One CLI invocation's project, store and output."""
 
     project: Project
-    settings: Settings
     store: Store
     out: TextIO = sys.stdout
     progress: Callable[[Notify], None] | None = None
 
     @classmethod
-    async def open(cls, project: Project, settings: Settings, *, out: TextIO = sys.stdout) -> Local:
-        store = await open_store(settings.database_url, default_file=project.aqm_dir / "aqm.db")
-        return cls(project, settings, store, out)
+    async def open(cls, project: Project, database_url: str | None, *, out: TextIO = sys.stdout) -> Local:
+        store = await open_store(database_url, default_file=project.aqm_dir / "aqm.db")
+        return cls(project, store, out)
 
     async def close(self) -> None:
         await self.store.close()

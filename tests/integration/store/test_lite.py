@@ -8,6 +8,7 @@ never loads SQLAlchemy on a database already in use.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -112,3 +113,21 @@ def test_a_cli_command_on_a_database_in_use_never_imports_sqlalchemy(tmp_path: P
 
     assert run() == "0 True True"  # the first command creates the file: alembic runs
     assert run() == "0 False False"
+
+
+def test_cli_commands_read_aqm_database_url_without_the_servers_settings(tmp_path: Path) -> None:
+    (tmp_path / ".aqm").mkdir()
+    (tmp_path / ".aqm" / "agents.yaml").write_text(
+        "agents:\n  - id: a\n    runtime: command\n    command: 'true'\n", encoding="utf-8"
+    )
+    elsewhere = tmp_path / "elsewhere.db"
+    probe = "import sys\nfrom app.cli import main\ncode = main(['list'])\nprint(code, 'pydantic_settings' in sys.modules)"
+    env = {**os.environ, "AQM_DATABASE_URL": f"sqlite+aiosqlite:///{elsewhere}", "AQM_PORT": "not a port"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 False"  # a bad server setting is not its business
+    assert elsewhere.is_file() and not (tmp_path / ".aqm" / "aqm.db").exists()
+    env["AQM_DATABASE_URL"] = ""  # empty: unset, the project's own file
+    subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, check=True)
+    assert (tmp_path / ".aqm" / "aqm.db").is_file()
