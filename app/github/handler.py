@@ -125,11 +125,13 @@ class Services:
             outcome = await job.run()
         except GitHubError as exc:  # GitHub kept failing: leave it pending for the reconciler
             log.warning("delivery %s: %s; left for a retry", delivery_id, exc)
+            await job.deferred.run()  # what the earlier commands recorded goes on meanwhile
             raise
         except Exception as exc:
             await self.github_store.finish_delivery(
                 delivery_id, "failed", f"{type(exc).__name__}: {exc}"[:2000]
             )
+            await job.deferred.run()
             raise
         # every command is recorded: from here queues and leases recover the work, not a replay
         await self.github_store.finish_delivery(delivery_id, outcome)

@@ -182,3 +182,18 @@ async def test_every_command_of_a_comment_is_recorded_before_a_task_runs(
     tasks = await services.github_store.thread_tasks("octo/demo", issue.number)
     assert [status for _, status in tasks] == ["completed", "completed"]
     assert sim.thread("octo/demo", issue.number).count("slow stage done") == 2
+
+
+async def test_runs_recorded_before_a_later_command_failed_on_github_still_run(
+    sim: GitHubSimulator, slow_app: FastAPI
+) -> None:
+    issue = sim.open_issue("octo/demo", "Do it", "once", user="maintainer")
+    hooks = deliverer(sim, slow_app)
+    sim.traffic.fail_next(1, status=422, operation="issues.create_comment", skip=1)  # the status reply
+    asked = await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run one\n/aqm status")
+    await settle(slow_app)
+    services: Services = slow_app.state.services
+    assert (await services.github_store.get_delivery(asked.guid)).status != "done"  # left for a retry
+    [(_, status)] = await services.github_store.thread_tasks("octo/demo", issue.number)
+    assert status == "completed"  # the run the comment asked for first did not wait for the retry
+    assert "slow stage done" in sim.thread("octo/demo", issue.number)

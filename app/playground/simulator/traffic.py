@@ -39,6 +39,7 @@ class Fault:
     message: str = "Server Error"
     headers: dict[str, str] = field(default_factory=dict)
     remaining_header: int | None = None  # x-ratelimit-remaining to report (0 for a primary limit)
+    skip: int = 0  # matching calls to let through first
 
     def matches(self, call: CallName) -> bool:
         return self.operation is None or self.operation in (call.operation, call.route)
@@ -80,10 +81,13 @@ class Traffic:
 
     # ---- faults -----------------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, *, status: int = 502, operation: str | None = None) -> Fault:
-        """The next `n` calls (of `operation`, or any) answer `status` (default 502 Bad Gateway)."""
+    def fail_next(
+        self, n: int = 1, *, status: int = 502, operation: str | None = None, skip: int = 0
+    ) -> Fault:
+        """The next `n` calls (of `operation`, or any) answer `status` (default 502 Bad Gateway),
+        after letting `skip` of them through."""
         message = {502: "Server Error", 503: "Service Unavailable", 500: "Internal Server Error"}
-        fault = Fault(status, n, operation, message.get(status, "Server Error"))
+        fault = Fault(status, n, operation, message.get(status, "Server Error"), skip=skip)
         self.faults.append(fault)
         return fault
 
@@ -113,6 +117,9 @@ class Traffic:
     def take_fault(self, call: CallName) -> Fault | None:
         for fault in self.faults:
             if fault.remaining > 0 and fault.matches(call):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.remaining -= 1
                 return fault
         return None

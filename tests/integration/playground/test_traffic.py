@@ -42,6 +42,20 @@ async def test_a_fault_can_target_one_operation(github_sim: GitHubSimulator, git
     ).status_code == 201
 
 
+async def test_a_fault_can_let_the_first_matching_calls_through(
+    github_sim: GitHubSimulator, github_api: GitHub[Any]
+) -> None:
+    number = github_sim.open_issue("octo/demo", "An issue", user="maintainer").number
+    github_sim.traffic.fail_next(1, status=422, operation="issues.create_comment", skip=1)
+    assert (
+        await github_api.rest.issues.async_create_comment(OWNER, REPO, number, body="a")
+    ).status_code == 201
+    with pytest.raises(RequestFailed) as caught:
+        await github_api.rest.issues.async_create_comment(OWNER, REPO, number, body="b")
+    assert caught.value.response.status_code == 422
+    assert [c.body for c in github_sim.world.thread_comments("octo/demo", number)] == ["a"]
+
+
 async def test_a_fault_can_target_a_route_template(
     github_sim: GitHubSimulator, github_api: GitHub[Any]
 ) -> None:
