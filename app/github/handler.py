@@ -214,9 +214,7 @@ class Job:
         elif isinstance(command, grammar.ApproveCommand | grammar.RejectCommand):
             await self.decide_gate(thread, gateway, command)
         elif isinstance(command, grammar.AnswerCommand):
-            await self.continue_task(
-                thread, gateway, command.task_id, HumanAnswered(command.text, by=thread.actor)
-            )
+            await self.answer(thread, gateway, command)
         elif isinstance(command, grammar.CancelCommand):
             await self.cancel(thread, gateway, command.task_id)
         elif isinstance(command, grammar.StatusCommand):
@@ -365,6 +363,22 @@ class Job:
             )
             return
         event = HumanDecided(decision, command.reason or "", by=thread.actor, agent_id=command.agent)
+        await self.continue_task(thread, gateway, found[0].task_id, event)
+
+    async def answer(self, thread: Thread, gateway: GitHubGateway, command: grammar.AnswerCommand) -> None:
+        """`/aqm answer`: for a task waiting for one (as `aqm human-input`), else a reply saying so —
+        also while a fan-out task's question waits but its other stages still run."""
+        found = await self.find(thread, command.task_id)
+        if found is None or found[1] != "awaiting_human_input":
+            text = "No aqm task waits for an answer on this thread."
+            if found is not None and found[1] == "in_progress":
+                text = (
+                    f"Task {found[0].task_id} is still running stages; answer when its card says it "
+                    "waits for an answer. Your answer was not used."
+                )
+            await self.reply(thread, gateway, render.escape_text(text))
+            return
+        event = HumanAnswered(command.text, by=thread.actor)
         await self.continue_task(thread, gateway, found[0].task_id, event)
 
     async def cancel(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:

@@ -58,6 +58,15 @@ agents:
         if grep -q postgres; then echo "going with postgres"; else echo "HUMAN_INPUT: which database?"; fi
 """
 
+FORKED = (
+    """\
+agents:
+  - {id: split, runtime: command, command: ["echo", "split"], handoffs: [{to: "asker, slow"}]}
+"""
+    + ASKER.split("agents:\n", 1)[1]
+    + SLOW.split("agents:\n", 1)[1]
+)
+
 
 @pytest.fixture
 def marker(tmp_path: Path) -> Path:
@@ -71,6 +80,7 @@ def seeded(sim: GitHubSimulator, marker: Path) -> Seeded:
         ".aqm/pipelines/echoer.yaml": ECHOER,
         ".aqm/pipelines/asker.yaml": ASKER,
         ".aqm/pipelines/slow.yaml": SLOW,
+        ".aqm/pipelines/forked.yaml": FORKED,
     }
     return seed_pipeline(sim, GATED_PIPELINE, more)
 
@@ -272,6 +282,34 @@ async def test_answer_continues_a_task_waiting_for_human_input(
     [(_, status)] = await thread.links()
     assert status == "completed", text
     assert "going with postgres" in text
+
+
+async def test_an_answer_while_other_stages_run_is_refused_saying_so_then_taken_when_it_waits(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer
+) -> None:
+    thread = on_issue(sim, app, hooks)
+    await hooks.comment_created(REPO, thread.number, "maintainer", "/aqm run --pipeline forked")
+    for _ in range(200):  # until the asker's branch waits while the slow branch runs
+        links = await thread.links()
+        task = await app.state.services.store.get_task(links[0][0].task_id) if links else None
+        if task and task.status == "in_progress" and "awaiting_human_input" in str(task.state):
+            break
+        await asyncio.sleep(0.05)
+    text = await thread.say("maintainer", "/aqm answer use postgres")
+    assert "is still running stages; answer when its card says it waits" in text, text
+    [(_, status)] = await thread.links()
+    assert status == "awaiting_human_input"  # the slow branch ended; the question still waits
+    text = await thread.say("maintainer", "/aqm answer use postgres")
+    [(_, status)] = await thread.links()
+    assert status == "completed" and "going with postgres" in text, text
+
+
+async def test_an_answer_with_no_question_waiting_says_so(
+    sim: GitHubSimulator, app: FastAPI, hooks: Deliverer
+) -> None:
+    thread = on_issue(sim, app, hooks)
+    text = await thread.say("maintainer", "/aqm answer postgres")
+    assert "No aqm task waits for an answer on this thread." in text
 
 
 # ---- check-run buttons ---------------------------------------------------------------------------
