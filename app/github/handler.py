@@ -354,32 +354,33 @@ class Job:
 
     async def decide_gate(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
         decision = "approved" if isinstance(command, grammar.ApproveCommand) else "rejected"
-        found = await self.find(thread, command.task_id)
-        if found is None or found[1] != "awaiting_gate":
-            await self.reply(
-                thread,
-                gateway,
-                render.escape_text("No aqm task waits for approval on this thread."),
-            )
-            return
-        event = HumanDecided(decision, command.reason or "", by=thread.actor, agent_id=command.agent)
-        await self.continue_task(thread, gateway, found[0].task_id, event)
+        found = await self.waiting(thread, gateway, command.task_id, "awaiting_gate", "approval")
+        if found is not None:
+            event = HumanDecided(decision, command.reason or "", by=thread.actor, agent_id=command.agent)
+            await self.continue_task(thread, gateway, found, event)
 
     async def answer(self, thread: Thread, gateway: GitHubGateway, command: grammar.AnswerCommand) -> None:
-        """`/aqm answer`: for a task waiting for one (as `aqm human-input`), else a reply saying so —
-        also while a fan-out task's question waits but its other stages still run."""
-        found = await self.find(thread, command.task_id)
-        if found is None or found[1] != "awaiting_human_input":
-            text = "No aqm task waits for an answer on this thread."
-            if found is not None and found[1] == "in_progress":
-                text = (
-                    f"Task {found[0].task_id} is still running stages; answer when its card says it "
-                    "waits for an answer. Your answer was not used."
-                )
-            await self.reply(thread, gateway, render.escape_text(text))
-            return
-        event = HumanAnswered(command.text, by=thread.actor)
-        await self.continue_task(thread, gateway, found[0].task_id, event)
+        found = await self.waiting(thread, gateway, command.task_id, "awaiting_human_input", "an answer")
+        if found is not None:
+            await self.continue_task(thread, gateway, found, HumanAnswered(command.text, by=thread.actor))
+
+    async def waiting(
+        self, thread: Thread, gateway: GitHubGateway, task_id: str | None, status: str, what: str
+    ) -> str | None:
+        """The task a decision or answer is for, when it waits for one (as `aqm approve` and
+        `aqm human-input` ask); else None, after a reply saying so — also while a fan-out task's
+        gate or question waits but its other stages still run."""
+        found = await self.find(thread, task_id)
+        if found is not None and found[1] == status:
+            return found[0].task_id
+        text = f"No aqm task waits for {what} on this thread."
+        if found is not None and found[1] == "in_progress":
+            text = (
+                f"Task {found[0].task_id} is still running stages; comment again when its card says "
+                f"it waits for {what}. This comment was not used."
+            )
+        await self.reply(thread, gateway, render.escape_text(text))
+        return None
 
     async def cancel(self, thread: Thread, gateway: GitHubGateway, task_id: str | None) -> None:
         found = await self.find(thread, task_id)

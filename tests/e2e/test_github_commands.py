@@ -296,7 +296,7 @@ async def test_an_answer_while_other_stages_run_is_refused_saying_so_then_taken_
             break
         await asyncio.sleep(0.05)
     text = await thread.say("maintainer", "/aqm answer use postgres")
-    assert "is still running stages; answer when its card says it waits" in text, text
+    assert "is still running stages; comment again when its card says it waits for an answer" in text, text
     [(_, status)] = await thread.links()
     assert status == "awaiting_human_input"  # the slow branch ended; the question still waits
     text = await thread.say("maintainer", "/aqm answer use postgres")
