@@ -120,6 +120,7 @@ class CardContext:
     budget: Budget | None = None  # config.yaml github.budget: shown when a limit is set
     reviewable: bool = False  # a PR review can answer the gate: the card says so
     now: datetime | None = None  # for the time of running stages and of the task
+    queued: bool = False  # in its thread's queue (a continued task waiting for the slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +174,10 @@ def run_card(
     budget: Budget | None = None,
     reviewable: bool = False,
     now: datetime | None = None,
+    queued: bool = False,
 ) -> str:
     """The sticky comment of a task: the hidden marker, then the card; always under GitHub's limit."""
-    context = CardContext(pipeline, runtime_of, public_url, budget, reviewable, now)
+    context = CardContext(pipeline, runtime_of, public_url, budget, reviewable, now, queued)
     marker = run_card_marker(task.id)
     return f"{marker}\n{card_body(task, state, stages, context, limit=MAX_COMMENT_CHARS - len(marker) - 1)}"
 
@@ -198,7 +200,8 @@ def card_body(
 def _card_values(
     task: TaskRecord, state: TaskState, stages: list[StageRecord], context: CardContext
 ) -> dict[str, Any]:
-    icon, words = status_words(state.status)
+    queued = context.queued and state.status == TaskStatus.IN_PROGRESS
+    icon, words = status_words(TaskStatus.PENDING if queued else state.status)
     gates = waiting_gates(state)
     return {
         "task_id": task.id,

@@ -581,6 +581,7 @@ class ThreadTasks:
             runtime_of=runtimes,
             public_url=self.public_url,
             budget=budget,
+            queued=link.queued,
         )
 
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:

@@ -170,6 +170,11 @@ def test_the_card_says_its_status_in_words_first(status: TaskStatus, words: str)
     assert title.startswith("### ") and f" {words} · aqm `{ID}`" in title
 
 
+def test_a_continued_task_waiting_in_its_threads_queue_reads_queued() -> None:
+    assert " Queued · aqm " in card(state(), queued=True).split("\n")[1]
+    assert " Completed · aqm " in card(state(TaskStatus.COMPLETED), queued=True).split("\n")[1]
+
+
 def test_the_stage_table_has_agent_runtime_status_duration_tokens_and_cost() -> None:
     body = card(
         state(),
