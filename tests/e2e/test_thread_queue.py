@@ -50,6 +50,20 @@ async def two_runs(sim: GitHubSimulator, app: FastAPI) -> int:
     return issue.number
 
 
+async def ran_one_after_the_other(
+    services: Services, sim: GitHubSimulator, number: int, first: str, second: str
+) -> None:
+    """`second` was told it is queued behind `first`, and its last stage began after `first`'s
+    last stage ended: the two never ran at the same time; each said so in its slow stage."""
+    thread = sim.thread("octo/demo", number)
+    assert f"`{second}` is queued behind `{first}`" in thread, thread
+    [*_, one] = await services.store.list_stages(first, texts=False)
+    [*_, two] = await services.store.list_stages(second, texts=False)
+    assert one.finished_at is not None and two.started_at is not None
+    assert two.started_at >= one.finished_at  # never at the same time
+    assert thread.count("slow stage done") == 2
+
+
 async def test_a_second_run_waits_for_the_first_and_the_thread_is_told(
     sim: GitHubSimulator, slow_app: FastAPI
 ) -> None:
@@ -61,12 +75,7 @@ async def test_a_second_run_waits_for_the_first_and_the_thread_is_told(
     assert (await services.store.get_task(first)).description == "first"  # in the order asked
     thread = sim.thread("octo/demo", number)
     assert thread.count("is queued behind") == 1, thread
-    assert f"`{second}` is queued behind `{first}`" in thread, thread
-    [one] = await services.store.list_stages(first, texts=False)
-    [two] = await services.store.list_stages(second, texts=False)
-    assert one.finished_at is not None and two.started_at is not None
-    assert two.started_at >= one.finished_at  # never at the same time
-    assert thread.count("slow stage done") == 2
+    await ran_one_after_the_other(services, sim, number, first, second)
 
 
 async def test_a_task_waiting_for_a_human_does_not_hold_the_thread(
@@ -152,15 +161,9 @@ async def test_an_approval_while_another_task_runs_queues_the_approved_task(
             await asyncio.sleep(0.05)
         await hooks.comment_created("octo/demo", issue.number, "maintainer", f"/approve {second.task_id}")
         await settle(app)
-        thread = sim.thread("octo/demo", issue.number)
-        assert f"`{second.task_id}` is queued behind `{first.task_id}`" in thread, thread
         for task in (first, second):
             assert (await services.store.get_task(task.task_id)).status == "completed"
-        [*_, one] = await services.store.list_stages(first.task_id, texts=False)
-        [*_, two] = await services.store.list_stages(second.task_id, texts=False)
-        assert one.finished_at is not None and two.started_at is not None
-        assert two.started_at >= one.finished_at  # never at the same time
-        assert thread.count("slow stage done") == 2
+        await ran_one_after_the_other(services, sim, issue.number, first.task_id, second.task_id)
 
 
 async def test_every_command_of_a_comment_is_recorded_before_a_task_runs(
