@@ -341,14 +341,11 @@ class Job:
             )
             return
         link, _ = found
-        tasks = self.tasks(gateway)
-        repository = await gateway.repository(thread.owner, thread.repo)
-        task = await self.services.store.get_task(link.task_id)
-        try:
-            loaded = await load_from_default_branch(gateway, thread, repository, task.pipeline, {}, task=task)
-        except ConfigProblem as problem:
-            await self.reply(thread, gateway, problem.reply)
+        got = await self.load_task(thread, gateway, link.task_id)
+        if got is None:
             return
+        loaded = got[1]
+        tasks = self.tasks(gateway)
         tasks.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
         await tasks.feed(link.task_id, event)
 
