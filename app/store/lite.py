@@ -30,14 +30,14 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from app.errors import StoreError, TaskError
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
 from app.store.records import (
     NUL,
     REPLACEMENT_CHARACTER,
+    ClosedOnExit,
     StageRecord,
     TaskRecord,
     check_stages_belong,
@@ -91,7 +91,7 @@ SELECT_OUTPUTS = (
 SHORT_STAGE_FIELDS = tuple(name for name in STAGE_FIELDS if name not in STAGE_TEXT_FIELDS)
 
 
-class LiteTaskStore:
+class LiteTaskStore(ClosedOnExit):
     """The task store on one SQLite file. Build it with `await LiteTaskStore.connect(path)`."""
 
     def __init__(self, connection: sqlite3.Connection, *, make_id: IdFactory = random_task_id) -> None:
@@ -114,14 +114,6 @@ class LiteTaskStore:
 
     async def close(self) -> None:
         self._connection.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- tasks -------------------------------------------------------------------------------
 

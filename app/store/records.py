@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from app.errors import AqmError, TaskError, VersionConflict
 from app.store.ids import normalise_task_id
@@ -99,3 +100,18 @@ def refused_bump(task_id: str, stored_version: int | None, expected_version: int
         f"Task '{task_id}' is at version {stored_version}, not {expected_version}: "
         "another writer committed first"
     )
+
+
+class ClosedOnExit:
+    """`async with store:` closes the store on the way out (both stores)."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

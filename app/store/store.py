@@ -16,8 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn
 
 from sqlalchemy import Executable, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,13 +27,20 @@ from app.store import statements as sql
 from app.store.database import open_engine
 from app.store.ids import DIGITS_PER_ATTEMPT, IdFactory, normalise_task_id, random_task_id
 from app.store.migrate import migrate
-from app.store.records import StageRecord, TaskRecord, check_stages_belong, no_task, refused_bump
+from app.store.records import (
+    ClosedOnExit,
+    StageRecord,
+    TaskRecord,
+    check_stages_belong,
+    no_task,
+    refused_bump,
+)
 from app.store.turns import Turns
 
 STAGE_TEXTS_BATCH = 500  # numbers per IN (...) list, well under SQLite's bound-parameter limit
 
 
-class TaskStore:
+class TaskStore(ClosedOnExit):
     """The durable task store. Build it with `await TaskStore.connect(url)`; close it when done."""
 
     def __init__(self, engine: AsyncEngine, *, make_id: IdFactory = random_task_id) -> None:
@@ -69,14 +75,6 @@ class TaskStore:
 
     async def close(self) -> None:
         await self._engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     # -- tasks -------------------------------------------------------------------------------
 
