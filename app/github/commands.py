@@ -1,12 +1,14 @@
 """The comment grammar: which lines of an issue comment are aqm commands, parsed into data. Pure.
 
 A command is one line that starts (after at most three spaces) with `/aqm VERB`, `/approve` or
-`/reject`, outside fenced code blocks (``` and ~~~), indented code blocks, `>` quotes and HTML
-comments — what GitHub shows as plain text at the start of a line. Everything after the verb
-is read left to right: options (`--name VALUE` or `--name=VALUE`, values quoted like a shell
-word) and a task id (`T-` + at least six hex digits, any case) first, then free text, which is
-the rest of the line as typed (`--` ends the options early). Parsing never raises: a bad line
-becomes `Invalid`, an unknown verb `Unknown` with a did-you-mean; the caller replies to both.
+`/reject`, outside fenced code blocks (``` and ~~~), indented code blocks, `>` quotes, HTML
+comments and HTML `<pre>`, `<code>` and `<details>` elements (a collapsed `<details>` hides what a
+reviewer would have to open to see) — what GitHub shows as plain text at the start of a line.
+Everything after the verb is read left to right: options (`--name VALUE` or `--name=VALUE`,
+values quoted like a shell word) and a task id (`T-` + at least six hex digits, any case) first,
+then free text, which is the rest of the line as typed (`--` ends the options early). Parsing
+never raises: a bad line becomes `Invalid`, an unknown verb `Unknown` with a did-you-mean; the
+caller replies to both.
 (`/aqm approve` and `/aqm reject` are read as `/approve` and `/reject`.)
 
 An edit (`issue_comment.edited`) counts only for the command lines it added: pass the body
@@ -43,6 +45,7 @@ _QUOTE = re.compile(r"^ {0,3}>")
 _FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}(?=[^`]*$)|~{3,})")
 _BACKTICKS = re.compile(r"`+")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*$")
+_HIDING_TAG = re.compile(r"<(?P<close>/?)(?:pre|code|details)(?=[\s>/])", re.IGNORECASE)
 
 
 # ---- what a comment can ask ---------------------------------------------------------------------
@@ -242,10 +245,12 @@ def command_lines(body: str) -> list[str]:
 
 @dataclass
 class _Blocks:
-    """Where a line sits: inside a fenced code block, inside an HTML comment, or in plain text."""
+    """Where a line sits: inside a fenced code block, an HTML comment, an HTML element that hides
+    commands (`<pre>`, `<code>`, `<details>`, nested), or in plain text."""
 
     fence: str | None = None  # the opening fence while inside a fenced block
     in_comment: bool = False
+    hiding: int = 0  # HTML elements open that hide commands
 
     def visible(self, line: str) -> bool:
         """Whether the line is top-level text (and step past it)."""
@@ -254,30 +259,45 @@ class _Blocks:
             if closing and closing["fence"][0] == self.fence[0] and len(closing["fence"]) >= len(self.fence):
                 self.fence = None
             return False
-        was_in_comment = self.in_comment
-        self.in_comment = _comment_open_after(line, self.in_comment)
-        if was_in_comment or _INDENTED.match(line) or _QUOTE.match(line):
+        was_in_comment, was_hiding = self.in_comment, self.hiding > 0
+        if _INDENTED.match(line) or _QUOTE.match(line):
+            self.in_comment = _outside_comments(line, self.in_comment)[1]
             return False
-        opening = _FENCE_OPEN.match(line)
+        opening = None if was_in_comment or was_hiding else _FENCE_OPEN.match(line)
         if opening:
             self.fence = opening["fence"]
             self.in_comment = False
             return False
-        return True
+        outside, self.in_comment = _outside_comments(line, self.in_comment)
+        self.hiding = _hiding_after(outside, self.hiding)
+        return not (was_in_comment or was_hiding)
 
 
-def _comment_open_after(line: str, open_: bool) -> bool:
-    """Whether an HTML comment (`<!-- ... -->`) is still open at the end of the line."""
-    if ("-->" if open_ else "<!--") not in line:
-        return open_
+def _outside_comments(line: str, open_: bool) -> tuple[str, bool]:
+    """The parts of the line outside HTML comments (`<!-- ... -->`, inline code spans left out), and
+    whether a comment is still open at its end."""
+    if "<!--" not in line and "-->" not in line:
+        return ("" if open_ else line), open_
     line = _without_code_spans(line)  # `<!--` in inline code opens nothing
+    kept: list[str] = []
     position = 0
     while True:
         marker = "-->" if open_ else "<!--"
         found = line.find(marker, position)
+        if not open_:
+            kept.append(line[position : len(line) if found < 0 else found])
         if found < 0:
-            return open_
+            return "".join(kept), open_
         open_, position = not open_, found + len(marker)
+
+
+def _hiding_after(text: str, depth: int) -> int:
+    """How many command-hiding HTML elements are open after `text` (its inline code aside)."""
+    if "<" not in text:
+        return depth
+    for tag in _HIDING_TAG.finditer(_without_code_spans(text)):
+        depth = max(depth - 1, 0) if tag["close"] else depth + 1
+    return depth
 
 
 def _without_code_spans(line: str) -> str:

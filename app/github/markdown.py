@@ -3,10 +3,16 @@
 Every value a template prints is escaped unless it is `Safe` — Markdown built here from
 escaped parts. The template environment's `finalize` does it, so a template cannot forget:
 `{{ task.description }}` prints `&lt;details&gt;`, never an open `<details>`. The filters
-build the safe shapes: `text` (one inert line), `code` (an inline code span), `cell_code`
+build the safe shapes: `text` (one inert line that links nothing), `code` (an inline code span), `cell_code`
 (the same inside a table row), `login` (a `@name` that pings no one), `mention` (a ping of
 the person a reply is addressed to), `fenced` (a code block whose fence is longer than any
 backtick run inside it).
+
+GitHub links more than Markdown does: `#123`, `GH-123` and `owner/repo#123` (issues), `@name`
+(a ping), bare URLs and `www.` hosts, emails, and 7 to 40 hex digits (a commit). `text` puts an
+invisible word joiner (U+2060) into each of those, so they read the same and link nothing (the
+input's own joiners are dropped first, so no one can pre-empt it). Task and chunk ids (`T-1A2B3C4D`,
+`C-001`) are left whole: people copy them into commands. Code spans and blocks link nothing anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ _CONTROLS = re.compile(
 )
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")  # inline syntax; `<`, `>`, `&` become entities
 _LINE_START = re.compile(r"^(?:[#+=-]|(\d{1,9})([.)])(?=\s|$))")  # headings, lists, setext underlines
-_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
+_AUTOLINK = re.compile(
+    r"(?P<mark>[#@])(?=[A-Za-z0-9])"  # #123, owner/repo#1, @name, owner/repo@sha, a@b.example
+    r"|(?P<gh>\bGH-)(?=\d)"  # GH-123
+    r"|(?P<scheme>:)(?=//)"  # https://host, ftp://host
+    r"|(?P<www>\bwww)(?=\.)"  # www.host
+    r"|(?<![0-9A-Za-z_])(?<![TtCc]-)(?P<sha>(?=[0-9A-Fa-f]*\d)[0-9A-Fa-f]{7,})(?![0-9A-Za-z_])",  # a commit
+    re.IGNORECASE,
+)
 _BACKTICKS = re.compile(r"`+")
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")  # GitHub's logins (bots have "[bot]")
 _WORD_JOINER = "\u2060"  # invisible: `@\u2060name` neither links nor pings
@@ -51,7 +64,16 @@ def text(value: object, limit: int = 300) -> Safe:
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = _MARKDOWN.sub(r"\\\1", flat)
     flat = _LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[0]}", flat)
-    return Safe(_MENTION.sub("@" + _WORD_JOINER, flat))
+    return Safe(_AUTOLINK.sub(_unlink, flat))
+
+
+def _unlink(found: re.Match[str]) -> str:
+    """One reference GitHub would link, with word joiners where they break it (every six hex digits
+    of a commit id: GitHub links seven or more)."""
+    sha = found["sha"]
+    if sha is not None:
+        return _WORD_JOINER.join(sha[start : start + 6] for start in range(0, len(sha), 6))
+    return found[0] + _WORD_JOINER
 
 
 def code(value: object, limit: int = 200) -> Safe:

@@ -124,6 +124,26 @@ PARSES = {
     "inline code is not a fence": ("```not a fence``` here\n/aqm help", [HelpCommand()]),
     "html comments hide commands": ("<!--\n/aqm run\n-->\n/aqm help", [HelpCommand()]),
     "an html comment in inline code hides nothing": ("use `<!--` to\n/aqm help", [HelpCommand()]),
+    "a <details> block hides commands": (
+        "<details><summary>old</summary>\n\n/aqm run\n\n</details>\n/aqm help",
+        [HelpCommand()],
+    ),
+    "a <pre> block hides commands": ("<PRE>\n/aqm run\n</pre>\n/aqm help", [HelpCommand()]),
+    "a <code> element over lines hides commands": ("<code>\n/approve\n</code>\n/aqm help", [HelpCommand()]),
+    "nested hiding elements close in order": (
+        "<details>\n<pre>\n</pre>\n/aqm run\n</details>\n/aqm help",
+        [HelpCommand()],
+    ),
+    "an unclosed <details> hides the rest": ("<details open>\n/aqm run", []),
+    "an element opened and closed on one line hides nothing": (
+        "see <code>x</code> and <details>y</details>\n/aqm help",
+        [HelpCommand()],
+    ),
+    "a tag in inline code or an html comment opens nothing": (
+        "type `<details>` or <!-- <pre> -->\n/aqm help",
+        [HelpCommand()],
+    ),
+    "a tag in a fenced block opens nothing": ("```\n<details>\n```\n/aqm help", [HelpCommand()]),
     "other bots' commands are not ours": ("/assign @me\n/retest\n/improve\n/review", []),
     "a word starting with /aqm is not a command": ("/aqmfoo run", []),
     "/approve must be a whole word": ("/approve, thanks", []),

@@ -276,8 +276,25 @@ def test_hostile_strings_in_a_card_stay_inert(hostile: str) -> None:
     assert_inert(failed)
 
 
-def test_issue_references_are_left_alone() -> None:
-    assert "see #123" in card(state(), record=task(description="see #123"))
+AUTOLINKED = {  # what GitHub links in prose -> how the app shows it (U+2060 joiners are invisible)
+    "an issue number": ("see #123", "see #\u2060123"),
+    "an issue of another repository": ("octo/demo#7", "octo/demo#\u20607"),
+    "a GH- reference": ("GH-42", "GH-\u206042"),
+    "a mention": ("cc @octocat", "cc @\u2060octocat"),
+    "a commit of another repository": ("octo/demo@abc1234", "octo/demo@\u2060abc123\u20604"),
+    "an email": ("mail a@example.org", "mail a@\u2060example.org"),
+    "a bare URL": ("https://evil.example/x", "https:\u2060//evil.example/x"),
+    "a www host": ("www.evil.example", "www\u2060.evil.example"),
+    "a commit id": ("0123456789abcdef", "012345\u20606789ab\u2060cdef"),
+    "task and chunk ids stay whole": ("T-1A2B3C4D and C-001", "T-1A2B3C4D and C-001"),
+    "joiners in the input are dropped first": ("see #\u2060\u2060123", "see #\u2060123"),
+}
+
+
+@pytest.mark.parametrize(("value", "shown"), list(AUTOLINKED.values()), ids=list(AUTOLINKED))
+def test_references_github_would_autolink_are_shown_unlinked(value: str, shown: str) -> None:
+    assert text(value) == shown
+    assert f"> {shown}\n" in card(state(), record=task(description=value))
 
 
 def test_a_card_of_a_thousand_stages_fits_githubs_limit() -> None:
