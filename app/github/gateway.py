@@ -88,6 +88,13 @@ class Issue:
     author: str
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadComment:
+    id: int
+    body: str
+    author: str  # login; "" for a deleted account
+
+
 class SharedTransport(httpx.AsyncBaseTransport):
     """One connection pool under every githubkit client. githubkit opens an httpx client per call
     and closes it after, closing its transport too: without this, each call would build a TLS
@@ -381,9 +388,9 @@ class GitHubGateway:
         )
         return str(single.parsed_data.content)
 
-    async def comments(self, owner: str, repo: str, number: int) -> list[tuple[int, str]]:
-        """Every comment of an issue or PR as (id, body), oldest first, 100 a page."""
-        found: list[tuple[int, str]] = []
+    async def comments(self, owner: str, repo: str, number: int) -> list[ThreadComment]:
+        """Every comment of an issue or PR, oldest first, 100 a page."""
+        found: list[ThreadComment] = []
         page = 1
         while True:
 
@@ -393,7 +400,9 @@ class GitHubGateway:
                 )
 
             batch = (await self.call("list comments", one_page)).parsed_data
-            found.extend((int(c.id), c.body or "") for c in batch)
+            found.extend(
+                ThreadComment(int(c.id), c.body or "", c.user.login if c.user else "") for c in batch
+            )
             if len(batch) < COMMENTS_PER_PAGE:
                 return found
             page += 1

@@ -617,7 +617,9 @@ class ThreadTasks:
 
         A worker killed between posting a stage's comment and remembering it leaves a comment the
         link does not know: the thread is read once (only when something seems missing) and a
-        stage whose marked comment is there is remembered, not posted again."""
+        stage whose marked comment is there is remembered, not posted again. Only the app's own
+        comments count — those by the author of the task's run card (its login as GitHub shows it,
+        whatever the credential): anyone can paste a stage marker into a comment of theirs."""
         missed = [
             stage.number
             for stage in await self.store.list_stages(link.task_id, texts=False)
@@ -629,9 +631,10 @@ class ThreadTasks:
             return
         owner, repo = link.repo.split("/", 1)
         on_thread = await self.gateway.comments(owner, repo, link.number)
+        ours = {c.author for c in on_thread if c.id == link.card_comment_id and c.author}
         for number in missed:
             marker = render.stage_marker(link.task_id, number)
-            already = [comment_id for comment_id, body in on_thread if marker in body]
+            already = [c.id for c in on_thread if c.author in ours and marker in c.body]
             if already:
                 known = (await self.github_store.get_link(link.task_id)).posted_stages
                 await self.github_store.update_link(
