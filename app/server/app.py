@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from app.errors import TaskError
 from app.github.handler import Services
-from app.github.webhook import BadDelivery, DeliveryHeaders, action_of, verify_signature
+from app.github.webhook import BadDelivery, DeliveryHeaders, action_of, delivery_key, verify_signature
 from app.queue import ArqQueue, InProcessQueue, JobQueue
 from app.settings import Settings
 
@@ -139,6 +139,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
             event=headers.event,
             action=action_of(body),
             body=body.decode("utf-8", "replace"),
+            dedup_key=delivery_key(headers.event, body),
         )
         if new:
             await queue.enqueue(headers.delivery_id, job_id=f"{headers.delivery_id}:1")

@@ -1,8 +1,12 @@
 """The GitHub side of the store: webhook deliveries (recorded once) and each task's thread link.
 
 A delivery is recorded by its `X-GitHub-Delivery` GUID under the primary key, so a redelivery
-(GitHub re-sends the same GUID) inserts nothing and enqueues nothing. Its status moves
-pending -> done | ignored | failed; a reconciler replays deliveries left pending.
+(GitHub re-sends the same GUID) inserts nothing and enqueues nothing; and by its `dedup_key` (what
+it is about: app/github/webhook.py), unique too, so the same event under a new GUID is recorded
+as `duplicate` and never handled. Its status moves pending -> done | ignored | failed; a pending
+one carries `next_attempt_at`, when a reconciler may hand it out again (a lost job, or a retry
+after backoff), and the reconciler takes the most overdue first. `delivery_steps` logs the side
+effects a delivery performed, so that a retry skips them.
 
 Queue and leases: a thread (issue or PR) runs one task at a time. A task is linked `queued`;
 `claim_next` gives the thread's slot to its earliest-asked queued task, atomically (under a
@@ -31,6 +35,7 @@ from app.store.store import TaskStore
 from app.store.tables import Base
 
 DELIVERIES: Table = Base.metadata.tables["deliveries"]
+STEPS: Table = Base.metadata.tables["delivery_steps"]
 LINKS: Table = Base.metadata.tables["task_links"]
 TASKS: Table = Base.metadata.tables["tasks"]
 
@@ -47,6 +52,8 @@ class DeliveryRecord:
     error: str | None = None
     received_at: datetime | None = None
     finished_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # a pending one: not handed out again before
+    dedup_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +101,16 @@ class GitHubStore:
     @functools.cached_property
     def _record(self) -> Any:
         """Built on first use: the dialect is the store's (a store for the CLI may have none)."""
-        return self._insert_ignore(DELIVERIES, "id").returning(DELIVERIES.c.id)
+        return self._insert_ignore(DELIVERIES).returning(DELIVERIES.c.id)
 
     # ---- deliveries ------------------------------------------------------------------------
 
-    async def record_delivery(self, delivery_id: str, *, event: str, action: str | None, body: str) -> bool:
-        """True when the delivery is new; False for a redelivery (nothing written)."""
+    async def record_delivery(
+        self, delivery_id: str, *, event: str, action: str | None, body: str, dedup_key: str | None = None
+    ) -> bool:
+        """True when the delivery is new; False for a redelivery (nothing written) or a duplicate
+        (another GUID had the same `dedup_key`: recorded as `duplicate`, naming that GUID)."""
+        now = datetime.now(UTC)
         values = {
             "id": delivery_id,
             "event": event,
@@ -109,12 +120,21 @@ class GitHubStore:
             "attempts": 0,
             "attempted_at": None,
             "error": None,
-            "received_at": datetime.now(UTC),
+            "received_at": now,
             "finished_at": None,
+            "next_attempt_at": now,
+            "dedup_key": dedup_key,
         }
         async with self.store.transaction(urgent=True) as connection:  # a webhook waits for its 202
-            inserted = (await connection.execute(self._record, values)).first()
-        return inserted is not None
+            if (await connection.execute(self._record, values)).first() is not None:
+                return True
+            if dedup_key is not None:
+                first = select(DELIVERIES.c.id).where(DELIVERIES.c.dedup_key == dedup_key)
+                original = (await connection.execute(first)).scalar_one_or_none()
+                duplicate = {"dedup_key": None, "status": "duplicate", "finished_at": now}
+                duplicate |= {"next_attempt_at": None, "error": f"the same event as delivery {original}"}
+                await connection.execute(self._record, values | duplicate)  # nothing for a redelivery
+        return False
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord:
         async with self.store.transaction() as connection:
@@ -135,29 +155,58 @@ class GitHubStore:
         return None if found is None else DeliveryRecord(**{name: found[name] for name in DELIVERY_FIELDS})
 
     async def finish_delivery(self, delivery_id: str, status: str, error: str | None = None) -> None:
-        values = {"key_id": delivery_id, "status": status, "error": error, "finished_at": datetime.now(UTC)}
+        values = {
+            "key_id": delivery_id,
+            "status": status,
+            "error": error,
+            "finished_at": datetime.now(UTC),
+            "next_attempt_at": None,
+        }
+        async with self.store.transaction() as connection:
+            await connection.execute(self._finish, values)
+
+    async def retry_delivery(self, delivery_id: str, *, at: datetime, error: str) -> None:
+        """Leave the delivery pending, for the reconciler to hand out again from `at`."""
+        values = {"key_id": delivery_id, "next_attempt_at": at, "error": error}
         async with self.store.transaction() as connection:
             await connection.execute(self._finish, values)
 
     async def unfinished_deliveries(
         self, *, older_than_s: float = 0.0, limit: int = 100
     ) -> list[DeliveryRecord]:
-        """Deliveries recorded but never finished (a worker died, the queue lost them).
+        """Pending deliveries that are due (a worker died, the queue lost them, a retry's backoff
+        is over), the most overdue first: a row that keeps failing waits out its backoff behind
+        the others, so a batch is never all retries of the same poison.
 
         `older_than_s` counts from the last attempt's start (else from receipt): one still being
         handled is not handed out again meanwhile.
         """
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(seconds=older_than_s)
         last_try = func.coalesce(DELIVERIES.c.attempted_at, DELIVERIES.c.received_at)
+        due = func.coalesce(DELIVERIES.c.next_attempt_at, DELIVERIES.c.received_at)
         statement = (
             select(DELIVERIES)
-            .where(DELIVERIES.c.status == "pending", last_try <= cutoff)
-            .order_by(DELIVERIES.c.received_at)
+            .where(DELIVERIES.c.status == "pending", last_try <= cutoff, due <= now)
+            .order_by(due, DELIVERIES.c.received_at)
             .limit(limit)
         )
         async with self.store.transaction() as connection:
             rows = (await connection.execute(statement)).mappings().all()
         return [DeliveryRecord(**{name: row[name] for name in DELIVERY_FIELDS}) for row in rows]
+
+    async def delivery_steps(self, delivery_id: str) -> dict[str, str | None]:
+        """The steps the delivery performed so far, with what each one recorded."""
+        statement = select(STEPS.c.step, STEPS.c.result).where(STEPS.c.delivery_id == delivery_id)
+        async with self.store.transaction() as connection:
+            rows = (await connection.execute(statement)).all()
+        return {str(step): result for step, result in rows}
+
+    async def record_step(self, delivery_id: str, step: str, result: str | None = None) -> None:
+        """Remember that the delivery performed `step` (once: a second record changes nothing)."""
+        values = {"delivery_id": delivery_id, "step": step, "result": result, "done_at": datetime.now(UTC)}
+        async with self.store.transaction() as connection:
+            await connection.execute(self._insert_ignore(STEPS), values)
 
     # ---- task links ------------------------------------------------------------------------
 
@@ -368,14 +417,15 @@ class GitHubStore:
             row = (await connection.execute(statement)).mappings().first()
         return None if row is None else _link(row)
 
-    def _insert_ignore(self, table: Table, key: str) -> Any:
+    def _insert_ignore(self, table: Table) -> Any:
+        """An INSERT that does nothing when the row conflicts with any unique key."""
         if self.store.dialect == "postgresql":
             from sqlalchemy.dialects import postgresql
 
-            return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
+            return postgresql.insert(table).on_conflict_do_nothing()
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
+        return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _after(seconds: float) -> datetime:

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Any
 
-HEAD_REVISION = "0004"  # the newest file in migrations/versions/; a test checks they agree
+HEAD_REVISION = "0005"  # the newest file in migrations/versions/; a test checks they agree
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_PRAGMAS = (

@@ -138,12 +138,30 @@ class DeliveryRow(Base):
     event: Mapped[str] = mapped_column(NulFreeString)
     action: Mapped[str | None] = mapped_column(NulFreeString)
     body: Mapped[str] = mapped_column(NulFreeText)
-    status: Mapped[str] = mapped_column(NulFreeString, index=True)  # pending, done, ignored, failed
+    # pending, done, ignored, failed, duplicate
+    status: Mapped[str] = mapped_column(NulFreeString, index=True)
     attempts: Mapped[int] = mapped_column(Integer)
     attempted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # the last attempt's start
     error: Mapped[str | None] = mapped_column(NulFreeText)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # when a pending delivery may be handed out again (a lost job, or a retry after backoff)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # what it is about: the same event under another GUID is a duplicate (app/github/webhook.py)
+    dedup_key: Mapped[str | None] = mapped_column(NulFreeString, unique=True)
+
+
+class DeliveryStepRow(Base):
+    """A side effect a delivery performed (a command, its reply): a retry skips it."""
+
+    __tablename__ = "delivery_steps"
+
+    delivery_id: Mapped[str] = mapped_column(
+        NulFreeString, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[str] = mapped_column(NulFreeString, primary_key=True)
+    result: Mapped[str | None] = mapped_column(NulFreeText)  # e.g. the reply text the step produced
+    done_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class TaskLinkRow(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,3 +135,34 @@ async def test_github_ids_past_two_to_the_31_round_trip(store: TaskStore) -> Non
         2**41 + 7,
         2**35 + 5,
     )
+
+
+async def test_the_same_event_under_a_new_guid_is_recorded_as_a_duplicate(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    record = functools.partial(github.record_delivery, event="issue_comment", action="created", body="{}")
+    assert await record("guid-1", dedup_key="comment:7:t0") is True
+    assert await record("guid-1", dedup_key="comment:7:t0") is False  # GitHub's redelivery: nothing
+    assert await record("guid-2", dedup_key="comment:7:t0") is False  # the same event, another GUID
+    duplicate = await github.get_delivery("guid-2")
+    assert (duplicate.status, duplicate.error) == ("duplicate", "the same event as delivery guid-1")
+    assert await github.unfinished_deliveries() == [await github.get_delivery("guid-1")]
+    assert await record("guid-3", dedup_key=None) is True  # no key: only the GUID counts
+
+
+async def test_a_delivery_step_is_logged_once_with_what_it_said(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    await github.record_delivery("guid-1", event="issue_comment", action="created", body="{}")
+    await github.record_step("guid-1", "command:0", '["said"]')
+    await github.record_step("guid-1", "command:0", '["said again"]')
+    assert await github.delivery_steps("guid-1") == {"command:0": '["said"]'}
+
+
+async def test_a_retried_delivery_waits_out_its_backoff_behind_the_due_ones(store: TaskStore) -> None:
+    github = GitHubStore(store)
+    for guid in ("old", "new"):
+        await github.record_delivery(guid, event="issue_comment", action="created", body="{}")
+    await github.retry_delivery("old", at=datetime.now(UTC) + timedelta(hours=1), error="502")
+    assert [d.id for d in await github.unfinished_deliveries()] == ["new"]
+    await github.retry_delivery("old", at=datetime.now(UTC) - timedelta(seconds=1), error="502")
+    await github.finish_delivery("new", "failed", "404")
+    assert [d.id for d in await github.unfinished_deliveries()] == ["old"]
