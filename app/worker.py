@@ -3,8 +3,9 @@
 Any number of workers on any machine share one database and one Redis. Each builds the same
 `Services` as the server once (on_startup) and handles a delivery exactly as the in-process
 queue does. A reconciler (every AQM_RECONCILE_INTERVAL_S in every worker) re-enqueues what died
-with a worker: deliveries recorded but never finished (a worker killed before it recorded the
-task, a job lost with Redis), and tasks whose lease expired while they ran (a worker SIGKILLed
+with a worker, and what waits for a retry: deliveries recorded but never finished (a worker
+killed before it recorded the task, a job lost with Redis, a failed attempt whose backoff is over:
+app/github/retries.py), and tasks whose lease expired while they ran (a worker SIGKILLed
 mid-stage: arq itself would retry that job only after its timeout). Both go under a new job id:
 arq keeps a finished job's id for an hour, and enqueueing a kept id returns None.
 """

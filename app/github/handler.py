@@ -1,22 +1,29 @@
 """Handling one recorded delivery: parse it, check who asked, act, answer in the thread.
 
 Dispatch is on `X-GitHub-Event`. Comments (`issue_comment`, created or edited — only the
-command lines an edit adds count) carry the commands of app/github/commands.py; every
-command but `/aqm help` and `/aqm status` needs write access, asked of GitHub (cached for a
-minute); a refusal is one polite comment addressed to the commenter. Reviews approve or
-reject the waiting gate when they were given for the PR head the task paused at. Events of
-bots (our own comments included) are recorded and ignored. Nothing here raises for bad
-input: every path ends in a reply or in "ignored".
+command lines an edit of the body adds count) carry the commands of app/github/commands.py;
+every command but `/aqm help` and `/aqm status` needs write access, asked of GitHub (cached for a
+minute). A delivery answers at most once (app/github/replies.py: refusals, help and what its
+commands said, folded into one comment posted at the end) and runs at most the first
+MAX_COMMANDS_PER_COMMENT commands of a comment; each command performed is logged as a step of the
+delivery (with what it replied), so a retry (app/github/retries.py) performs and says nothing
+twice. Reviews approve or reject the waiting gate when they were given for the PR head the task
+paused at. Events of bots (our own comments included) are recorded and ignored. Nothing here
+raises for bad input: every path ends in a reply or in "ignored".
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +36,9 @@ from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors, StoreError, TaskError
 from app.github import commands as grammar
-from app.github import render, triggers
+from app.github import render, retries, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
+from app.github.replies import MAX_COMMANDS_PER_COMMENT, Replies
 from app.github.runs import ConfigProblem, Deferred, Loaded, Thread, ThreadTasks, load_from_default_branch
 from app.github.webhook import parse_event
 from app.runtimes.registry import get_runtime
@@ -116,26 +124,46 @@ class Services:
         return deliveries, tasks
 
     async def handle(self, delivery_id: str) -> None:
-        """Handle one delivery once: a redelivered or finished one changes nothing."""
+        """Handle one delivery once: a redelivered or finished one changes nothing. A failure
+        leaves it for a retry (app/github/retries.py) or, at the cap, marks it failed."""
         delivery = await self.github_store.claim_delivery(delivery_id)
         if delivery is None:
             return
         job = Job(self, delivery)
         try:
             outcome = await job.run()
-        except GitHubError as exc:  # GitHub kept failing: leave it pending for the reconciler
-            log.warning("delivery %s: %s; left for a retry", delivery_id, exc)
-            await job.deferred.run()  # what the earlier commands recorded goes on meanwhile
-            raise
         except Exception as exc:
-            await self.github_store.finish_delivery(
-                delivery_id, "failed", f"{type(exc).__name__}: {exc}"[:2000]
-            )
-            await job.deferred.run()
-            raise
+            await self.after_failure(job, exc)
+            await job.deferred.run()  # what the earlier commands recorded goes on meanwhile
+            if not isinstance(exc, GitHubError):
+                raise  # ours: the queue logs its traceback
+            return
         # every command is recorded: from here queues and leases recover the work, not a replay
         await self.github_store.finish_delivery(delivery_id, outcome)
         await job.deferred.run()
+
+    async def after_failure(self, job: Job, error: Exception) -> None:
+        """Leave the delivery for a retry after its backoff, or give it up: failed, and its one reply
+        (what it had to say so far, and why it stopped) posted when it can be."""
+        delivery = job.delivery
+        decision = retries.after_failure(
+            error, attempts=delivery.attempts, base_s=self.settings.redeliver_after_s
+        )
+        if isinstance(decision, retries.Retry):
+            log.warning(
+                "delivery %s attempt %d: %s; retrying in %.0f s",
+                delivery.id,
+                delivery.attempts,
+                decision.reason,
+                decision.after_s,
+            )
+            at = datetime.now(UTC) + timedelta(seconds=decision.after_s)
+            await self.github_store.retry_delivery(delivery.id, at=at, error=decision.reason)
+            return
+        attempts = delivery.attempts
+        log.warning("delivery %s failed after %d attempts: %s", delivery.id, attempts, decision.reason)
+        await job.give_up(decision.shown)
+        await self.github_store.finish_delivery(delivery.id, "failed", decision.reason)
 
 
 class Job:
@@ -145,10 +173,17 @@ class Job:
         self.services = services
         self.delivery = delivery
         self.event: Any = None
-        self.runs = 0  # run commands of this delivery so far
+        self.step = 0  # the command being performed: its tasks' `source` is "<delivery>#<step>"
         self.deferred = Deferred()  # the tasks it starts or continues run once it is handled
+        self.replies = Replies()  # what it says in the thread: one comment, at the end
+        self.answer_to: tuple[Thread, GitHubGateway] | None = None
 
     async def run(self) -> str:
+        outcome = await self.dispatch()
+        await self.post_reply()
+        return outcome
+
+    async def dispatch(self) -> str:
         self.event = parse_event(self.delivery.event, self.delivery.body)
         kind = f"{self.delivery.event}.{self.delivery.action}"
         if self.event is not None and kind in triggers.TRIGGER_EVENTS:
@@ -175,8 +210,35 @@ class Job:
         return Thread(owner, repo, int(issue.number), is_pull, installation_id, event.sender.login)
 
     async def reply(self, thread: Thread, gateway: GitHubGateway, body: str) -> None:
-        """Comment on the thread the delivery came from (`body` is already rendered and escaped)."""
-        await gateway.comment(thread.owner, thread.repo, thread.number, body)
+        """Say `body` (already rendered and escaped) in the delivery's one reply."""
+        self.answer_to = self.answer_to or (thread, gateway)
+        self.replies.add(body)
+
+    async def post_reply(self) -> None:
+        """Post the delivery's one reply, unless there is nothing to say or a former attempt did."""
+        body = self.replies.render()
+        if body is None or self.answer_to is None:
+            return
+        store = self.services.github_store
+        if "reply" in await store.delivery_steps(self.delivery.id):
+            return
+        thread, gateway = self.answer_to
+        comment_id = await gateway.comment(thread.owner, thread.repo, thread.number, body)
+        await store.record_step(self.delivery.id, "reply", str(comment_id))
+
+    async def give_up(self, why: str) -> None:
+        """The delivery failed for good: its reply says so, with what it had to say before (best
+        effort: GitHub may be what fails)."""
+        if self.answer_to is None:
+            return
+        self.replies.failure = (
+            f"aqm gave up on this after {self.delivery.attempts} attempts: {why}. "
+            "Commands not answered above were not done; comment them again to retry."
+        )
+        try:
+            await self.post_reply()
+        except GitHubError as exc:
+            log.warning("delivery %s: its reply could not be posted either: %s", self.delivery.id, exc)
 
     def gateway(self, thread: Thread) -> GitHubGateway:
         return self.services.clients.gateway(thread.installation_id)
@@ -191,23 +253,59 @@ class Job:
         previous = None
         if self.delivery.action == "edited":
             changes = getattr(self.event, "changes", None)
-            body_change = getattr(changes, "body", None) if changes else None
-            previous = getattr(body_change, "from_", None) or ""
+            previous = getattr(getattr(changes, "body", None), "from_", None)  # githubkit: UNSET if absent
+            if not isinstance(previous, str):  # something else was edited: every line is as it was
+                return "ignored"
         parsed = grammar.parse_comment(comment.body or "", previous=previous)
         if not parsed:
             return "ignored"
         thread = self.thread()
         gateway = self.gateway(thread)
-        for command in parsed:
-            await self.on_command(thread, gateway, command, comment.id)
+        self.answer_to = (thread, gateway)
+        self.replies.login = thread.actor
+        performed = await self.sort_commands(thread, gateway, parsed)
+        done = await self.services.github_store.delivery_steps(self.delivery.id)
+        for step, command in enumerate(performed):
+            self.step = step
+            perform = functools.partial(self.on_command, thread, gateway, command, comment.id)
+            await self.perform_once(f"command:{step}", done, perform)
         return "done"
 
+    async def sort_commands(
+        self, thread: Thread, gateway: GitHubGateway, parsed: list[grammar.CommentCommand]
+    ) -> list[grammar.CommentCommand]:
+        """The commands to perform, at most MAX_COMMANDS_PER_COMMENT; the others (refused, help,
+        unknown, unreadable, past the cap) go to the one reply."""
+        writer = True
+        if any(grammar.needs_write(command) for command in parsed):
+            writer = await gateway.permission(thread.owner, thread.repo, thread.actor) in WRITE
+        performed: list[grammar.CommentCommand] = []
+        for command in parsed:
+            if isinstance(command, grammar.HelpCommand | grammar.Unknown):
+                self.replies.ask_help(command if isinstance(command, grammar.Unknown) else None)
+            elif isinstance(command, grammar.Invalid):
+                self.replies.misread(command)
+            elif not writer and grammar.needs_write(command):
+                self.replies.refuse(command)
+            else:
+                performed.append(command)
+        self.replies.ignored = max(len(performed) - MAX_COMMANDS_PER_COMMENT, 0)
+        return performed[:MAX_COMMANDS_PER_COMMENT]
+
+    async def perform_once(
+        self, step: str, done: dict[str, str | None], action: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run `action` unless a former attempt of this delivery did; what it replied is logged with
+        the step, so a retry's one reply still says it."""
+        if step in done:
+            self.replies.parts.extend(json.loads(done[step] or "[]"))
+            return
+        before = len(self.replies.parts)
+        await action()
+        said = json.dumps(self.replies.parts[before:])
+        await self.services.github_store.record_step(self.delivery.id, step, said)
+
     async def on_command(self, thread: Thread, gateway: GitHubGateway, command: Any, comment_id: int) -> None:
-        if grammar.needs_write(command):
-            level = await gateway.permission(thread.owner, thread.repo, thread.actor)
-            if level not in WRITE:
-                await self.reply(thread, gateway, render.refusal(thread.actor, _verb(command)))
-                return
         if isinstance(command, grammar.RunCommand):
             await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
             await self.start_run(thread, gateway, command)
@@ -225,21 +323,9 @@ class Job:
             await self.fix(thread, gateway, command, comment_id)
         elif isinstance(command, grammar.ChunksCommand):
             await self.chunks(thread, gateway, command)
-        elif isinstance(command, grammar.HelpCommand | grammar.Unknown):
-            await self.reply(
-                thread,
-                gateway,
-                render.help_reply(command if isinstance(command, grammar.Unknown) else None),
-            )
         else:
-            message = (
-                getattr(command, "message", None) or f"`{_verb(command)}` is not available on GitHub yet."
-            )
-            await self.reply(
-                thread,
-                gateway,
-                render.help_reply(None) + "\n\n" + render.escape_text(message),
-            )
+            message = f"`{_verb(command)}` is not available on GitHub yet."
+            await self.reply(thread, gateway, render.help_reply(None) + "\n\n" + render.escape_text(message))
 
     async def start_run(self, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
         repository = await gateway.repository(thread.owner, thread.repo)
@@ -277,8 +363,7 @@ class Job:
         """A new task asked for by this delivery (`/aqm run`, `/aqm fix`): recorded under the
         delivery (a replay finds it), after the runs asked for earlier on the thread, then
         started or queued behind the thread's running task."""
-        source = f"{self.delivery.id}#{self.runs}"
-        self.runs += 1
+        source = f"{self.delivery.id}#{self.step}"
         await self.after_earlier_runs(thread)
         await self.tasks(gateway).start(
             thread,

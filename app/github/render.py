@@ -511,19 +511,30 @@ def _pointer(omitted: int, details_url: str | None) -> Safe:
 # ---- replies ------------------------------------------------------------------------------------
 
 
-def refusal(login: str, command: CommentCommand | str) -> str:
-    """The one reply to a command from someone without write access."""
-    name = command if isinstance(command, str) else command_name(command)
-    return render_template("refusal.md.j2", login=login, command=name)
+MAX_NAMED = 5  # unknown verbs or refused commands one reply names; the others are counted
 
 
-def help_reply(unknown: Unknown | None = None) -> str:
-    """The help, led by what was not understood and the command probably meant."""
-    lead = None
-    if unknown is not None:
-        meant = f" Did you mean {code(unknown.suggestion)}?" if unknown.suggestion else ""
-        lead = Safe(f"{code(unknown.verb)} is not an aqm command.{meant}")
+def refusal(login: str, command: CommentCommand | str | Sequence[CommentCommand | str]) -> str:
+    """The one reply to the commands of someone without write access (each name once)."""
+    several = [command] if isinstance(command, str) or not isinstance(command, Sequence) else command
+    names = list(dict.fromkeys(c if isinstance(c, str) else command_name(c) for c in several))
+    more = max(len(names) - MAX_NAMED, 0)
+    return render_template("refusal.md.j2", login=login, commands=names[:MAX_NAMED], more=more)
+
+
+def help_reply(unknown: Unknown | Sequence[Unknown] | None = None) -> str:
+    """The help, led by what was not understood and the command probably meant (each verb once)."""
+    unknowns = [unknown] if isinstance(unknown, Unknown) else list(unknown or ())
+    leads = [_unknown_lead(u) for u in dict.fromkeys(unknowns)]
+    if len(leads) > MAX_NAMED:
+        leads = [*leads[:MAX_NAMED], f"…and {len(leads) - MAX_NAMED} more lines that are not aqm commands."]
+    lead = Safe("\n".join(f"{'- ' if len(leads) > 1 else ''}{line}" for line in leads)) if leads else None
     return render_template("help.md.j2", lead=lead, help=Safe(HELP_TEXT))
+
+
+def _unknown_lead(unknown: Unknown) -> str:
+    meant = f" Did you mean {code(unknown.suggestion)}?" if unknown.suggestion else ""
+    return f"{code(unknown.verb)} is not an aqm command.{meant}"
 
 
 def invalid_reply(invalid: Invalid) -> str:
