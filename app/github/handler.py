@@ -177,6 +177,7 @@ class Job:
         self.deferred = Deferred()  # the tasks it starts or continues run once it is handled
         self.replies = Replies()  # what it says in the thread: one comment, at the end
         self.answer_to: tuple[Thread, GitHubGateway] | None = None
+        self.reacted = False  # 👀 is on the comment
 
     async def run(self) -> str:
         outcome = await self.dispatch()
@@ -239,6 +240,12 @@ class Job:
             await self.post_reply()
         except GitHubError as exc:
             log.warning("delivery %s: its reply could not be posted either: %s", self.delivery.id, exc)
+
+    async def eyes(self, thread: Thread, gateway: GitHubGateway, comment_id: int) -> None:
+        """👀 on the comment whose command is taken: once per attempt, however many it holds."""
+        if not self.reacted:
+            await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+            self.reacted = True
 
     def gateway(self, thread: Thread) -> GitHubGateway:
         return self.services.clients.gateway(thread.installation_id)
@@ -307,7 +314,7 @@ class Job:
 
     async def on_command(self, thread: Thread, gateway: GitHubGateway, command: Any, comment_id: int) -> None:
         if isinstance(command, grammar.RunCommand):
-            await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+            await self.eyes(thread, gateway, comment_id)
             await self.start_run(thread, gateway, command)
         elif isinstance(command, grammar.ApproveCommand | grammar.RejectCommand):
             await self.decide_gate(thread, gateway, command)
@@ -676,7 +683,7 @@ class Job:
             )
             await self.reply(thread, gateway, reply)
             return
-        await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+        await self.eyes(thread, gateway, comment_id)
         await tasks.run_rewound(link, loaded)  # like a new run: now, or when the thread's slot is free
 
     async def fix(
@@ -689,7 +696,7 @@ class Job:
         if got is None:
             return
         parent, loaded = got
-        await gateway.react(thread.owner, thread.repo, comment_id, "eyes")
+        await self.eyes(thread, gateway, comment_id)
         repository = await gateway.repository(thread.owner, thread.repo)
         text = await followups.fix_description(self.services.store, parent, command.text)
         _, head_sha, clone_url = await self.task_text(thread, gateway, text, repository)
