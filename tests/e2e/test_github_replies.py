@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from app.engine.state import TaskState
 from app.github.replies import MAX_COMMANDS_PER_COMMENT
 from app.github.retries import MAX_PERMANENT_ATTEMPTS
 from app.playground.simulator import Deliverer, Delivery, GitHubSimulator, Seeded
@@ -194,3 +195,22 @@ async def test_a_title_with_an_issue_number_and_a_url_is_posted_unlinked(
     card = next(c for c in bot_comments(sim, issue.number) if c.startswith("<!-- aqm:run-card"))
     assert "Fix #\u20601, see https:\u2060//evil.example/x" in card and "@\u2060octocat" in card
     assert "#1" not in card and "https://evil" not in card and "@octocat" not in card
+
+
+async def test_a_retried_delivery_does_not_repeat_a_command_it_performed(
+    sim: GitHubSimulator, retrying: FastAPI
+) -> None:
+    hooks = deliverer(sim, retrying)
+    issue = sim.open_issue(REPO, "Chunks", "body", user="maintainer")
+    await hooks.comment_created(REPO, issue.number, "maintainer", "/aqm run")
+    await settle(retrying)
+    [task] = await retrying.state.services.store.list_tasks(limit=5)
+    before = len(bot_comments(sim, issue.number))
+    body = "/aqm chunks add write the docs\n/aqm run"  # the run's 👀 is a 404 on every attempt
+    await hooks.post(await deleted_comment_delivery(sim, hooks, issue.number, body))
+    await settle(retrying)
+    await reconcile(retrying, rounds=MAX_PERMANENT_ATTEMPTS + 2)
+    state = TaskState.from_core((await retrying.state.services.store.get_task(task.id)).state)
+    assert [chunk.description for chunk in state.chunks] == ["write the docs"]  # added once, not thrice
+    [reply] = bot_comments(sim, issue.number)[before:]
+    assert reply.count("Added a chunk: write the docs") == 1 and "aqm gave up on this" in reply
