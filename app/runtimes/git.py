@@ -36,6 +36,14 @@ GIT_TIMEOUT_S = 300.0
 INSTRUCTION_FILES = ("CLAUDE.md", "CLAUDE.local.md", "AGENTS.md", "AGENTS.override.md", "GEMINI.md")
 INSTRUCTION_DIRS = (".claude", ".gemini", ".codex")
 BOT_NAME, BOT_EMAIL = "aqm[bot]", "aqm-bot@users.noreply.github.com"
+NOT_COMMITTED = tuple(
+    f":(exclude,glob){pattern}"
+    for pattern in (
+        *(f"**/{name}" for name in INSTRUCTION_FILES),
+        *(f"**/{name}" for name in INSTRUCTION_DIRS),
+        *(f"**/{name}/**" for name in INSTRUCTION_DIRS),
+    )
+)
 PREPARED_MARKER = "aqm-prepared"  # in the git dir: the checkout completed
 # what could make git run a program or read a file we did not choose, turned off for every command
 SAFE_CONFIG = (
@@ -183,10 +191,12 @@ def restore_instruction_files(work_tree: Path, default_files: Mapping[str, str])
 
 
 async def commit_all(repo: Repo, message: str) -> str | None:
-    """Commit every change in the workspace; the new SHA, or None when nothing changed. A `.git`
-    a stage made there is removed first: git would take a nested repository for a submodule."""
+    """Commit every change in the workspace but instruction files and CLI settings folders (the
+    restore put the default branch's there: committing them would revert a PR's own); the new SHA,
+    or None when nothing changed. A `.git` a stage made there is removed first: git would take a
+    nested repository for a submodule."""
     workspace.prune(repo.work_tree, {".git"})
-    await repo.git("add", "-A")
+    await repo.git("add", "-A", "--", ".", *NOT_COMMITTED)
     status = await repo.git("status", "--porcelain", "--ignore-submodules=all")
     staged = [line for line in status.splitlines() if line and line[0] not in (" ", "?")]
     if not staged:

@@ -24,7 +24,12 @@ async def test_a_fork_prs_task_pushes_to_the_base_repository_and_links_its_pr(
     sim: GitHubSimulator, app: FastAPI
 ) -> None:
     sim.fork_repo("octo/demo", "outsider")
-    sim.commit("outsider/demo", {"feature.txt": "from the fork\n"}, branch="feature", message="feature")
+    fork_files = {
+        "feature.txt": "from the fork\n",
+        "CLAUDE.md": "fork rules\n",
+        ".claude/settings.json": "{}\n",
+    }
+    sim.commit("outsider/demo", fork_files, branch="feature", message="feature")
     fork_pull = sim.open_pull("octo/demo", head="outsider:feature", title="A feature", user="outsider")
     hooks = deliverer(sim, app)
     await hooks.comment_created("octo/demo", fork_pull.number, "maintainer", "/aqm run")
@@ -33,6 +38,9 @@ async def test_a_fork_prs_task_pushes_to_the_base_repository_and_links_its_pr(
     [branch] = [b for b in base.branches() if b.startswith("aqm/T-")]
     assert base.read_file(branch, "feature.txt") == b"from the fork\n"  # on top of the fork's head
     assert base.read_file(branch, "greet.py") == b"def greet(name):\n"
+    # the stages saw the default branch's instruction files; the PR keeps the fork's own
+    assert base.read_file(branch, "CLAUDE.md") == b"fork rules\n"
+    assert base.read_file(branch, ".claude/settings.json") == b"{}\n"
     assert not [b for b in sim.repo("outsider/demo").git.branches() if b.startswith("aqm/")]
     [pull] = [i for i in sim.world.issues.values() if i.pull and i.pull.head_ref == branch]
     assert pull.repo == "octo/demo" and pull.pull is not None
