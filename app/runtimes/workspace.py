@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,3 +124,21 @@ def _parts(relative: str) -> list[str]:
 def _describe(exc: OSError, root: Path | None) -> str:
     where = exc.filename if exc.filename is not None and exc.filename != str(root) else None
     return f"{where}: {exc.strerror}" if where else str(exc.strerror or exc)
+
+
+def is_regular_file(root: Path, relative: str) -> bool:
+    """`relative` names a regular file under `root`, reached without a link and without leaving it."""
+    try:
+        *folders, name = _parts(relative)
+        with opened_dir(root) as top:
+            fd = os.dup(top)
+            try:
+                for folder in folders:
+                    child = os.open(folder, DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = child
+                return stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+            finally:
+                os.close(fd)
+    except (OSError, WorkspaceError):
+        return False
