@@ -4,7 +4,7 @@ Git belongs to the orchestrator, never to the stage. A task's repository is spli
 tree is the stage's workspace (`<data>/workspaces/T-…`), the git directory lives beside it
 (`<data>/git/T-…`), outside what a sandboxed stage can see. So a `.git/hooks/pre-push`,
 `.git/config` or `.git` file a stage writes in its workspace is never read, and never committed
-(git skips every entry named `.git`; nested ones are removed before committing).
+(git skips an entry named `.git`; nested ones are removed before committing).
 
 Every command names both directories (`--git-dir`, `--work-tree`: no discovery), reads no system
 or global config (`GIT_CONFIG_NOSYSTEM`, `GIT_CONFIG_GLOBAL=/dev/null`, so no `includeIf` or
@@ -193,9 +193,10 @@ def restore_instruction_files(work_tree: Path, default_files: Mapping[str, str])
 async def commit_all(repo: Repo, message: str) -> str | None:
     """Commit every change in the workspace but instruction files and CLI settings folders (the
     restore put the default branch's there: committing them would revert a PR's own); the new SHA,
-    or None when nothing changed. A `.git` a stage made there is removed first: git would take a
-    nested repository for a submodule."""
-    workspace.prune(repo.work_tree, {".git"})
+    or None when nothing changed. git skips a `.git` a stage made in the workspace's root (and never
+    reads it: the git dir is ours); nested ones are removed first, or git would take their folders
+    for submodules (their files are committed as files)."""
+    workspace.prune(repo.work_tree, {".git"}, nested_only=True)
     await repo.git("add", "-A", "--", ".", *NOT_COMMITTED)
     status = await repo.git("status", "--porcelain", "--ignore-submodules=all")
     staged = [line for line in status.splitlines() if line and line[0] not in (" ", "?")]

@@ -42,31 +42,34 @@ def opened_dir(name: str | Path, *, dir_fd: int | None = None) -> Iterator[int]:
         os.close(fd)
 
 
-def prune(root: Path, names: Collection[str]) -> list[str]:
-    """Remove every entry under `root` whose name is one of `names`, as what it is (a link is
-    unlinked, a folder removed with what it holds), and return their paths (relative, sorted)."""
+def prune(root: Path, names: Collection[str], *, nested_only: bool = False) -> list[str]:
+    """Remove every entry under `root` whose name is one of `names` (with `nested_only`, not those
+    right in `root`), as what it is (a link is unlinked, a folder removed with what it holds), and
+    return their paths (relative, sorted)."""
     removed: list[str] = []
     try:
         with opened_dir(root) as fd:
-            _prune_in(fd, "", frozenset(names), removed, depth=0)
+            _prune_in(fd, "", frozenset(names), removed, depth=0, keep_root=nested_only)
     except OSError as exc:
         raise WorkspaceError(f"cannot clean the workspace: {_describe(exc, root)}") from None
     return sorted(removed)
 
 
-def _prune_in(fd: int, prefix: str, names: frozenset[str], removed: list[str], *, depth: int) -> None:
+def _prune_in(
+    fd: int, prefix: str, names: frozenset[str], removed: list[str], *, depth: int, keep_root: bool
+) -> None:
     if depth > MAX_DEPTH:
         raise WorkspaceError(f"the workspace is nested deeper than {MAX_DEPTH} folders at `{prefix}`")
     with os.scandir(fd) as entries:
         listed = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
     for name, is_dir in listed:
         relative = f"{prefix}{name}"
-        if name in names:
+        if name in names and not (keep_root and depth == 0):
             _remove(fd, name, is_dir=is_dir)
             removed.append(relative)
         elif is_dir:
             with opened_dir(name, dir_fd=fd) as child:
-                _prune_in(child, f"{relative}/", names, removed, depth=depth + 1)
+                _prune_in(child, f"{relative}/", names, removed, depth=depth + 1, keep_root=keep_root)
 
 
 def _remove(fd: int, name: str, *, is_dir: bool) -> None:
