@@ -572,19 +572,19 @@ class ThreadTasks:
         if sha is not None:
             url, _ = await self._source(thread, link)
             await git.push(repo, url, branch, token=await self.gateway.installation_token())
-        pr = link.pr_number
+        pr, from_fork = link.pr_number, False
         if pr is None and sha is not None:
             base, from_fork = await self._pull_target(link)
             body = pull_body(link.task_id, link.number)
             pr = await self.gateway.create_pull(
                 thread.owner, thread.repo, head=branch, base=base, title=title, body=body
             )
-            if from_fork:
-                reply = render.fork_changes_reply(link.task_id, branch, pr)
-                await self.gateway.comment(thread.owner, thread.repo, link.number, reply)
         await self.github_store.update_link(
             link.task_id, branch=branch, pr_number=pr, gate_sha=await git.head(repo)
         )
+        if from_fork and pr is not None:  # the PR was opened just now, in the base repository
+            reply = render.fork_changes_reply(link.task_id, branch, pr)
+            await self.gateway.comment(thread.owner, thread.repo, link.number, reply)
 
     async def _pull_target(self, link: TaskLink) -> tuple[str, bool]:
         """The branch the task's PR goes into, and whether the task's thread is a fork's PR: a PR's
