@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +98,13 @@ class Repo:
         says nothing: a stage can write one."""
         return (self.git_dir / PREPARED_MARKER).is_file() and self.work_tree.is_dir()
 
-    async def git(self, *args: str, token: str | None = None) -> str:
+    async def git(self, *args: str, token: str | None = None, stdin: bytes | None = None) -> str:
         """Run one git command on this repository (see the module docstring)."""
         argv = ["--git-dir", str(self.git_dir), "--work-tree", str(self.work_tree)]
         for setting in SAFE_CONFIG:
             argv += ["-c", setting]
-        return await run_git(*argv, *args, cwd=self.work_tree, env=git_env(token), verb=args[0])
+        env = git_env(token)
+        return await run_git(*argv, *args, cwd=self.work_tree, env=env, verb=args[0], stdin=stdin)
 
 
 def git_env(token: str | None = None) -> dict[str, str]:
@@ -130,25 +133,31 @@ def git_env(token: str | None = None) -> dict[str, str]:
 
 
 async def run_git(
-    *args: str, cwd: Path, env: Mapping[str, str], verb: str | None = None, timeout_s: float = GIT_TIMEOUT_S
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    verb: str | None = None,
+    stdin: bytes | None = None,
+    timeout_s: float = GIT_TIMEOUT_S,
 ) -> str:
-    """Run git with exactly `env`; its stdout, or GitFailed with the stderr tail (`verb` names
-    the command in it, default the first argument)."""
+    """Run git with exactly `env` (and `stdin`); its stdout, or GitFailed with the stderr tail
+    (`verb` names the command in it, default the first argument). A timeout kills its group."""
     process = await asyncio.create_subprocess_exec(
         "git",
         *args,
         cwd=cwd,
         env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
     verb = verb or args[0]
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
     except TimeoutError:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # git and its remote helper
         await process.wait()
         raise GitFailed(f"git {verb} timed out after {timeout_s:.0f} s") from None
     if process.returncode != 0:
@@ -202,7 +211,7 @@ async def commit_all(repo: Repo, message: str) -> str | None:
     staged = [line for line in status.splitlines() if line and line[0] not in (" ", "?")]
     if not staged:
         return None
-    await repo.git("commit", "-q", "--no-verify", "-m", message)
+    await repo.git("commit", "-q", "--no-verify", "-F", "-", stdin=message.encode())  # text, not argv
     return await head(repo)
 
 

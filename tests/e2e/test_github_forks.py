@@ -47,6 +47,7 @@ async def test_a_fork_prs_task_pushes_to_the_base_repository_and_links_its_pr(
     assert (pull.pull.head_repo, pull.pull.base_ref) == ("octo/demo", "main")
     thread = sim.thread("octo/demo", fork_pull.number)
     task_id = branch.removeprefix("aqm/")
+    assert base.commit(base.resolve(branch) or "").message == f"aqm {task_id}: A feature"
     link = f"the changes of `{task_id}` are on `{branch}` in this repository, in #{pull.number}"
     assert link in thread and "Waiting for approval" in thread, thread
     await hooks.comment_created("octo/demo", fork_pull.number, "maintainer", "/approve")
