@@ -622,6 +622,7 @@ def fork_changes_reply(task_id: str, branch: str, pull: int) -> str:
     return render_template("fork_changes.md.j2", task_id=task_id, branch=branch, pull=pull)
 
 
-def workspace_problem_reply(task_id: str, problem: str) -> str:
-    """A task failed because its workspace could not be prepared (instruction files not restored)."""
-    return render_template("workspace_problem.md.j2", task_id=task_id, problem=problem)
+def workspace_problem_reply(task_id: str, problem: str, *, publishing: bool) -> str:
+    """A task failed because its workspace could not be prepared before its stages (instruction
+    files not restored) or, `publishing`, its changes could not be committed safely."""
+    return render_template("workspace_problem.md.j2", task_id=task_id, problem=problem, publishing=publishing)

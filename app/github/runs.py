@@ -372,9 +372,9 @@ class ThreadTasks:
         try:
             await self.prepare_workdir(thread, link)
         except WorkspaceError as problem:
-            reply = render.workspace_problem_reply(task_id, str(problem))
-            await self.fail_unstarted(
-                thread, task, f"the workspace could not be prepared: {problem}", reply=reply
+            reply = render.workspace_problem_reply(task_id, str(problem), publishing=False)
+            await self.fail_task(
+                thread, task_id, f"the workspace could not be prepared: {problem}", reply=reply
             )
             return
         started = task.status == "pending"  # not yet: its first step was never committed
@@ -390,19 +390,22 @@ class ThreadTasks:
                 self.gateway, thread, repository, task.pipeline, {}, task=task
             )
         except ConfigProblem as problem:
-            await self.fail_unstarted(thread, task, "invalid .aqm/ config", reply=problem.reply)
+            await self.fail_task(thread, task.id, "invalid .aqm/ config", reply=problem.reply)
             return False
         self.specs[task.id] = RunSpec(loaded.pipeline, loaded.config)
         return True
 
-    async def fail_unstarted(self, thread: Thread, task: TaskRecord, error: str, *, reply: str) -> None:
-        """Fail a task before any stage of this run starts, saying why on the thread and its card."""
+    async def fail_task(self, thread: Thread, task_id: str, error: str, *, reply: str) -> TaskState:
+        """Fail a task for what happened outside its stages (its config, its workspace), saying why
+        on the thread and its card."""
         await self.gateway.comment(thread.owner, thread.repo, thread.number, reply)
-        state = await load_state(self.store, task)
-        failed = state.model_copy(update={"status": TaskStatus.FAILED, "error": error})
-        await self.store.commit(task.id, status="failed", state=failed.core(), error=failed.error)
-        await self.leases.release(task.id)
-        await self.refresh_card(await self.github_store.get_link(task.id))
+        failed = failed_outside_stages(
+            await load_state(self.store, await self.store.get_task(task_id)), error
+        )
+        await self.store.commit(task_id, status="failed", state=failed.core(), error=failed.error)
+        await self.leases.release(task_id)
+        await self.refresh_card(await self.github_store.get_link(task_id))
+        return failed
 
     def repo(self, task_id: str) -> git.Repo:
         """The task's workspace (what its stages see) and the worker's git directory for it."""
@@ -469,7 +472,7 @@ class ThreadTasks:
                 runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
                 final = await (runner.advance(event) if run else runner.record(event))
             if run or final.status.value not in ACTIVE:  # else it is reported when it runs
-                await self.publish_changes(link, final)
+                final = await self.publish_changes(link, final)
                 await self.refresh_card(await self.github_store.get_link(task_id))
         return final
 
@@ -549,8 +552,9 @@ class ThreadTasks:
         await self.refresh_card(await self.github_store.get_link(link.task_id), checks=False)
         await self.run_queue(link.repo, link.number, asked=link.task_id)
 
-    async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
-        """Commit and push what the agents changed, with a PR, before a pause and at the end.
+    async def publish_changes(self, link: TaskLink, state: TaskState) -> TaskState:
+        """Commit and push what the agents changed, with a PR, before a pause and at the end; the
+        task's state after (failed when the workspace cannot be committed safely).
 
         Always to the base repository: a fork PR's changes go to `aqm/<task-id>` there, in a PR
         against the fork PR's base branch, linked from its thread (a fork is not ours to push to).
@@ -559,15 +563,20 @@ class ThreadTasks:
             TaskStatus.AWAITING_GATE,
             TaskStatus.AWAITING_HUMAN_INPUT,
         ):
-            return
+            return state
         repo = self.repo(link.task_id)
         if not repo.prepared:
-            return
+            return state
         title = f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}"
-        sha = await git.commit_all(repo, title)
-        if sha is None and link.branch is None:
-            return
         thread = thread_of(link)
+        try:
+            sha = await git.commit_all(repo, title)
+        except WorkspaceError as problem:
+            reply = render.workspace_problem_reply(link.task_id, str(problem), publishing=True)
+            error = f"the agents' changes could not be committed: {problem}"
+            return await self.fail_task(thread, link.task_id, error, reply=reply)
+        if sha is None and link.branch is None:
+            return state
         branch = link.branch or f"aqm/{link.task_id}"
         if sha is not None:
             url, _ = await self._source(thread, link)
@@ -585,6 +594,7 @@ class ThreadTasks:
         if from_fork and pr is not None:  # the PR was opened just now, in the base repository
             reply = render.fork_changes_reply(link.task_id, branch, pr)
             await self.gateway.comment(thread.owner, thread.repo, link.number, reply)
+        return state
 
     async def _pull_target(self, link: TaskLink) -> tuple[str, bool]:
         """The branch the task's PR goes into, and whether the task's thread is a fork's PR: a PR's
@@ -747,6 +757,18 @@ def pull_body(task_id: str, number: int) -> str:
         f"The changes of aqm task `{task_id}`, started from #{number}.\n\n"
         "Review them here; the task's run card on the thread shows every stage."
     )
+
+
+def failed_outside_stages(state: TaskState, error: str) -> TaskState:
+    """The task failed for what happened outside its stages: nothing of it waits for a human now
+    (as a cancel leaves it), so its card offers no `/approve`."""
+    branches = tuple(
+        b.model_copy(update={"status": "failed", "gate": None, "question": None})
+        if b.status not in ("done", "failed", "cancelled")
+        else b
+        for b in state.branches
+    )
+    return state.model_copy(update={"status": TaskStatus.FAILED, "error": error, "branches": branches})
 
 
 def _check_status(state: TaskState) -> dict[str, Any]:

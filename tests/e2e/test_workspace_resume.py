@@ -77,10 +77,10 @@ async def test_a_resumed_task_restores_the_instruction_files_before_its_stage_ru
     assert "planted-rules" not in thread and "settings.json" not in thread, thread
 
 
-DEEP = "/".join(["d"] * 210)  # deeper than the restore walks (app/runtimes/workspace.py MAX_DEPTH)
+DEEP = "/".join(["d"] * 210)  # deeper than the worker walks (app/runtimes/workspace.py MAX_DEPTH)
 NESTS_DEEP = GATED_PIPELINE.replace(
     """command: ["sh", "-c", "echo 'def greet(name):' > greet.py; echo wrote greet.py"]""",
-    f"""command: ["sh", "-c", "mkdir -p {DEEP}; echo wrote a deep tree"]""",
+    f"""command: ["sh", "-c", "mkdir -p {DEEP}; echo x > {DEEP}/f.txt; echo wrote a deep tree"]""",
 )
 
 
@@ -89,17 +89,27 @@ def seeded(sim: GitHubSimulator) -> Seeded:
     return seed_pipeline(sim, NESTS_DEEP)
 
 
-async def test_a_restore_that_cannot_complete_fails_the_task_saying_why(
+async def test_a_restore_that_cannot_complete_fails_the_task_before_its_stages_saying_why(
+    sim: GitHubSimulator, app: FastAPI
+) -> None:
+    sim.commit("octo/demo", {f"{DEEP}/CLAUDE.md": "deep rules\n"}, branch="feature", message="deep")
+    pull = sim.open_pull("octo/demo", head="feature", title="Deep", user="outsider")
+    await deliverer(sim, app).comment_created("octo/demo", pull.number, "maintainer", "/aqm run")
+    await settle(app)
+    thread = sim.thread("octo/demo", pull.number)
+    assert "failed before its stages ran: its workspace could not be prepared" in thread, thread
+    assert "nested deeper than 200 folders" in thread and "Failed" in thread, thread
+    assert "wrote a deep tree" not in thread
+
+
+async def test_changes_that_cannot_be_committed_safely_fail_the_task_saying_why(
     sim: GitHubSimulator, app: FastAPI
 ) -> None:
     issue = sim.open_issue("octo/demo", "Nest", "", user="maintainer")
-    hooks = deliverer(sim, app)
-    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
-    await settle(app)
-    assert "wrote a deep tree" in sim.thread("octo/demo", issue.number)
-    await hooks.comment_created("octo/demo", issue.number, "maintainer", "/approve")
+    await deliverer(sim, app).comment_created("octo/demo", issue.number, "maintainer", "/aqm run")
     await settle(app)
     thread = sim.thread("octo/demo", issue.number)
-    assert "failed before its stages ran: its workspace could not be prepared" in thread, thread
+    assert "wrote a deep tree" in thread, thread
+    assert "failed: the agents' changes could not be committed" in thread, thread
     assert "nested deeper than 200 folders" in thread and "Failed" in thread, thread
-    assert "shipped" not in thread
+    assert "Waiting for approval" not in thread and not sim.repo("octo/demo").git.branches().keys() - {"main"}
