@@ -4,7 +4,7 @@ A hostile `command` stage makes its workspace a git repository of its own and ar
 attacker would: hooks (`pre-commit`, `pre-push`, …) that dump their environment (the installation
 token, LLM keys, database password) into files outside the workspace, `core.hooksPath`,
 `core.fsmonitor`, a `clean` filter applied by `.gitattributes`, an `origin` that points at a
-listener this test runs on 127.0.0.1, an extra HTTP header, and a nested repository. The worker
+listener this test runs on 127.0.0.1, an extra HTTP header, a nested repository and a `.git` file pointing at the worker's git dir. The worker
 must run none of it, send nothing to the listener, and push the stage's files, unfiltered, to
 `aqm/<task-id>` of the right repository.
 """
@@ -46,6 +46,9 @@ echo vendored > vendor/lib/code.txt
 git -C vendor/lib init -q
 git -C vendor/lib add -A
 git -C vendor/lib -c user.name=s -c user.email=s@example.com commit -q -m nested
+mkdir -p other
+echo other > other/file.txt
+printf 'gitdir: %s\\n' "$PWD/../../git/$(basename "$PWD")" > other/.git
 echo 'the agents change' > change.txt
 echo hostile stage done
 """
@@ -104,6 +107,7 @@ async def test_a_stage_cannot_arm_the_workers_git(
     assert f"{branch} → main" in thread  # the PR, in the right repository
     assert repo.read_file(branch, "change.txt") == b"the agents change\n"  # not filtered
     assert repo.read_file(branch, "vendor/lib/code.txt") == b"vendored\n"  # files, not a submodule
+    assert repo.read_file(branch, "other/file.txt") == b"other\n"  # its `.git` file, to our git dir, gone
     sha = repo.resolve(branch) or ""
     paths = [entry.path for entry in repo.walk(sha, recursive=True)]
     assert not [p for p in paths if ".git" in p.split("/")], paths  # no `.git` committed
