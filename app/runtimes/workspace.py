@@ -92,18 +92,26 @@ def write_new_files(root: Path, files: Mapping[str, str]) -> None:
 
 def _write_new(root: Path, relative: str, data: bytes) -> None:
     *folders, name = _parts(relative)
+    with opened_folder(root, folders, create=True) as fd:
+        out = os.open(name, NEW_FILE_FLAGS, 0o644, dir_fd=fd)
+        with os.fdopen(out, "wb") as stream:
+            stream.write(data)
+
+
+@contextmanager
+def opened_folder(root: Path, folders: list[str], *, create: bool = False) -> Iterator[int]:
+    """A descriptor of `root/folders…`, opened one component at a time, none of them a link
+    (with `create`, missing ones are made)."""
     with opened_dir(root) as top:
         fd = os.dup(top)
         try:
             for folder in folders:
-                if not _is_entry(fd, folder):
+                if create and not _is_entry(fd, folder):
                     os.mkdir(folder, 0o755, dir_fd=fd)
                 child = os.open(folder, DIR_FLAGS, dir_fd=fd)
                 os.close(fd)
                 fd = child
-            out = os.open(name, NEW_FILE_FLAGS, 0o644, dir_fd=fd)
-            with os.fdopen(out, "wb") as stream:
-                stream.write(data)
+            yield fd
         finally:
             os.close(fd)
 
@@ -133,15 +141,7 @@ def is_regular_file(root: Path, relative: str) -> bool:
     """`relative` names a regular file under `root`, reached without a link and without leaving it."""
     try:
         *folders, name = _parts(relative)
-        with opened_dir(root) as top:
-            fd = os.dup(top)
-            try:
-                for folder in folders:
-                    child = os.open(folder, DIR_FLAGS, dir_fd=fd)
-                    os.close(fd)
-                    fd = child
-                return stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
-            finally:
-                os.close(fd)
+        with opened_folder(root, folders) as fd:
+            return stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
     except (OSError, WorkspaceError):
         return False
