@@ -71,3 +71,16 @@ def test_gits_environment_is_an_allowlist_not_the_workers(monkeypatch: pytest.Mo
     }
     assert env["GIT_CONFIG_GLOBAL"] == "/dev/null" and "GIT_CONFIG_VALUE_0" not in env
     assert "GIT_CONFIG_VALUE_0" in git.git_env("ghs_token")  # only the fetch or push that needs it
+
+
+def test_the_restore_replaces_a_hard_link_and_a_fifo_without_writing_or_reading_them(
+    root: Path, outside: Path
+) -> None:
+    """What a stage (not a checkout) can plant: a second name of a file outside, a pipe that blocks a reader."""
+    os.link(outside / "victim.txt", root / "CLAUDE.md")
+    os.mkfifo(root / "AGENTS.md")
+    removed = git.restore_instruction_files(root, {"CLAUDE.md": "default\n", "AGENTS.md": "agents\n"})
+    assert removed == ["AGENTS.md", "CLAUDE.md"]
+    assert (outside / "victim.txt").read_text() == "precious\n"
+    assert (root / "CLAUDE.md").read_text() == "default\n" and (root / "AGENTS.md").read_text() == "agents\n"
+    assert (root / "CLAUDE.md").stat().st_nlink == 1
