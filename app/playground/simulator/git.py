@@ -261,9 +261,7 @@ class BareRepo:
         if content is None:  # mode 0 removes the entry (--force-remove would need a work tree)
             self.git("update-index", "--index-info", stdin=f"0 {ZERO_SHA}\t{path}\n".encode(), env=index)
             return
-        mode = "120000" if isinstance(content, Symlink) else "100644"
-        if isinstance(content, Symlink):
-            content = content.target
+        mode, content = ("120000", content.target) if isinstance(content, Symlink) else ("100644", content)
         data = content.encode() if isinstance(content, str) else content
         blob = self.git("hash-object", "-w", "--stdin", stdin=data).decode().strip()
         self.git("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=index)
