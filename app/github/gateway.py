@@ -72,9 +72,8 @@ class PullRequest:
     head_sha: str
     head_ref: str
     head_repo: str  # owner/name of the head repository
-    head_clone_url: str
     base_ref: str
-    is_fork: bool
+    is_fork: bool  # from another repository (or one since deleted): its branch is not ours to push to
     title: str
     body: str
 
@@ -320,15 +319,13 @@ class GitHubGateway:
         ).parsed_data
         head_repo = data.head.repo
         head_name = head_repo.full_name if head_repo else f"{owner}/{repo}"
-        clone_url = head_repo.clone_url if head_repo else ""
         return PullRequest(
             number,
             data.head.sha,
             data.head.ref,
             head_name,
-            clone_url,
             data.base.ref,
-            head_name.lower() != f"{owner}/{repo}".lower(),
+            head_repo is None or head_name.lower() != f"{owner}/{repo}".lower(),
             data.title,
             data.body or "",
         )

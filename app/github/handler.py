@@ -395,23 +395,18 @@ class Job:
     async def task_text(
         self, thread: Thread, gateway: GitHubGateway, text: str, repository: Any
     ) -> tuple[str, str, str]:
-        """The task (the command's text, else the thread's title and body, as data), head SHA, remote."""
+        """The task (the command's text, else the thread's title and body, as data), head SHA, remote
+        (the repository's own, a fork PR's too: its head is fetched from `refs/pull/N/head` there)."""
         if thread.is_pull:
             pull = await gateway.pull(thread.owner, thread.repo, thread.number)
-            title, body, sha, clone = (
-                pull.title,
-                pull.body,
-                pull.head_sha,
-                pull.head_clone_url or repository.clone_url,
-            )
+            title, body, sha = pull.title, pull.body, pull.head_sha
         else:
             issue = await gateway.issue(thread.owner, thread.repo, thread.number)
             title, body = issue.title, issue.body
             sha = await gateway.branch_sha(thread.owner, thread.repo, repository.default_branch)
-            clone = repository.clone_url
         if not text.strip():
             text = f"{title}\n\n{body}".strip()
-        return text, sha, clone
+        return text, sha, repository.clone_url
 
     # ---- existing tasks --------------------------------------------------------------------
 

@@ -626,3 +626,14 @@ def task_problem_reply(
 def fork_waiting_reply(*, pipeline: str | None = None) -> str:
     """A pull request from a fork waits for a maintainer's `/aqm run`."""
     return render_template("fork_waiting.md.j2", pipeline=pipeline)
+
+
+def fork_changes_reply(task_id: str, branch: str, pull: int) -> str:
+    """A fork PR's task pushed its changes to a branch of the base repository: where they are."""
+    return render_template("fork_changes.md.j2", task_id=task_id, branch=branch, pull=pull)
+
+
+def workspace_problem_reply(task_id: str, problem: str, *, publishing: bool) -> str:
+    """A task failed because its workspace could not be prepared before its stages (instruction
+    files not restored) or, `publishing`, its changes could not be committed safely."""
+    return render_template("workspace_problem.md.j2", task_id=task_id, problem=problem, publishing=publishing)

@@ -36,6 +36,7 @@ from app.github import render
 from app.github.gateway import GitHubError, GitHubGateway, Repository
 from app.github.leases import Leases
 from app.runtimes import git
+from app.runtimes.workspace import WorkspaceError
 from app.spec.loader import Pipeline, load_config, load_pipeline
 from app.spec.models import ProjectConfig
 from app.spec.source import MappingReader
@@ -216,16 +217,19 @@ class ThreadTasks:
         owner: str = "local",
         lease_s: float = 60.0,
         deferred: Deferred | None = None,
+        git_dirs: Path | None = None,
     ) -> None:
         self.store = store
         self.github_store = github_store
         self.gateway = gateway
         self.runtimes = runtimes
         self.workspaces = workspaces
+        # the worker's git directories, beside the workspaces: a stage sees only its workspace
+        self.git_dirs = git_dirs or workspaces.parent / "git"
         self.public_url = public_url
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
-        self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
+        self.sources: dict[str, tuple[str, str]] = {}  # task -> (repository's clone URL, default branch)
         self.continued: set[str] = set()  # queued again by a human's decision: its check is open
         self.deferred = deferred  # a delivery's: its thread queues run once it is handled
         # what this job last sent per card comment / check run: an unchanged one is not sent again
@@ -365,7 +369,14 @@ class ThreadTasks:
         if link.is_pull and link.check_run_id is None and task_id not in self.continued:
             await self.open_check_run(link, task.pipeline)
         self.continued.discard(task_id)
-        await self.prepare_workdir(thread, link)
+        try:
+            await self.prepare_workdir(thread, link)
+        except WorkspaceError as problem:
+            reply = render.workspace_problem_reply(task_id, str(problem), publishing=False)
+            await self.fail_task(
+                thread, task_id, f"the workspace could not be prepared: {problem}", reply=reply
+            )
+            return
         started = task.status == "pending"  # not yet: its first step was never committed
         if not started:
             await self.post_missed_stages(link)
@@ -379,36 +390,52 @@ class ThreadTasks:
                 self.gateway, thread, repository, task.pipeline, {}, task=task
             )
         except ConfigProblem as problem:
-            await self.gateway.comment(thread.owner, thread.repo, thread.number, problem.reply)
-            state = await load_state(self.store, task)
-            failed = state.model_copy(update={"status": TaskStatus.FAILED, "error": "invalid .aqm/ config"})
-            await self.store.commit(task.id, status="failed", state=failed.core(), error=failed.error)
-            await self.leases.release(task.id)
-            await self.refresh_card(await self.github_store.get_link(task.id))
+            await self.fail_task(thread, task.id, "invalid .aqm/ config", reply=problem.reply)
             return False
         self.specs[task.id] = RunSpec(loaded.pipeline, loaded.config)
         return True
 
+    async def fail_task(self, thread: Thread, task_id: str, error: str, *, reply: str) -> TaskState:
+        """Fail a task for what happened outside its stages (its config, its workspace), saying why
+        on the thread and its card."""
+        await self.gateway.comment(thread.owner, thread.repo, thread.number, reply)
+        failed = failed_outside_stages(
+            await load_state(self.store, await self.store.get_task(task_id)), error
+        )
+        await self.store.commit(task_id, status="failed", state=failed.core(), error=failed.error)
+        await self.leases.release(task_id)
+        await self.refresh_card(await self.github_store.get_link(task_id))
+        return failed
+
+    def repo(self, task_id: str) -> git.Repo:
+        """The task's workspace (what its stages see) and the worker's git directory for it."""
+        return git.Repo.of(task_id, workspaces=self.workspaces, git_dirs=self.git_dirs)
+
     async def prepare_workdir(self, thread: Thread, link: TaskLink) -> None:
-        """Clone the repository at the task's last pushed commit (its branch's; for a fix, its
-        parent's), else at the head it started from, unless this machine has its workspace already."""
-        workdir = self.workspaces / link.task_id
-        if (workdir / ".git").exists():
-            return
-        if link.task_id in self.sources:
-            clone_url, default_branch = self.sources[link.task_id]
-        else:
+        """Check out the repository at the task's last pushed commit (its branch's; for a fix, its
+        parent's), else at the head it started from, unless this machine has the task's checkout
+        already; then restore the instruction files, every time before stages run: a stage, or a
+        worker that died part-way, may have left others (WorkspaceError when that fails)."""
+        repo = self.repo(link.task_id)
+        url, default_branch = await self._source(thread, link)
+        if not repo.prepared:
+            token = await self.gateway.installation_token()
+            if link.branch is not None and link.gate_sha is not None:  # pushed (or a fix of a task that did)
+                refs = [f"refs/heads/{link.branch}"]
+                await git.checkout(repo, url, link.gate_sha, token=token, refs=refs)
+            else:  # a PR's head, from a fork too, is the base repository's refs/pull/N/head
+                refs = [f"refs/pull/{link.number}/head"] if link.is_pull else []
+                await git.checkout(repo, url, link.head_sha or "", token=token, refs=refs)
+        defaults = await self._default_instructions(thread, default_branch)
+        git.restore_instruction_files(repo.work_tree, defaults)
+
+    async def _source(self, thread: Thread, link: TaskLink) -> tuple[str, str]:
+        """The thread's repository's clone URL and default branch. Only ever the base repository:
+        a fork's head is fetched from it (`refs/pull/N/head`) and changes are pushed to it."""
+        if link.task_id not in self.sources:
             repository = await self.gateway.repository(thread.owner, thread.repo)
-            clone_url, default_branch = repository.clone_url, repository.default_branch
-            if link.is_pull:
-                pull = await self.gateway.pull(thread.owner, thread.repo, link.number)
-                clone_url = pull.head_clone_url or clone_url
-        token = await self.gateway.installation_token()
-        if link.branch is not None and link.gate_sha is not None:  # pushed (or a fix of a task that did)
-            await git.checkout(clone_url, link.gate_sha, workdir, token=token, fetch_ref=link.branch)
-        else:
-            await git.checkout(clone_url, link.head_sha or "", workdir, token=token)
-        await git.restore_instruction_files(workdir, await self._default_instructions(thread, default_branch))
+            self.sources[link.task_id] = (repository.clone_url, repository.default_branch)
+        return self.sources[link.task_id]
 
     async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
         """Agent instruction files on the default branch (the top-level ones), from one listing
@@ -445,7 +472,7 @@ class ThreadTasks:
                 runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
                 final = await (runner.advance(event) if run else runner.record(event))
             if run or final.status.value not in ACTIVE:  # else it is reported when it runs
-                await self.publish_changes(link, final)
+                final = await self.publish_changes(link, final)
                 await self.refresh_card(await self.github_store.get_link(task_id))
         return final
 
@@ -525,44 +552,58 @@ class ThreadTasks:
         await self.refresh_card(await self.github_store.get_link(link.task_id), checks=False)
         await self.run_queue(link.repo, link.number, asked=link.task_id)
 
-    async def publish_changes(self, link: TaskLink, state: TaskState) -> None:
-        """Commit and push what the agents changed, with a PR, before a pause and at the end."""
+    async def publish_changes(self, link: TaskLink, state: TaskState) -> TaskState:
+        """Commit and push what the agents changed, with a PR, before a pause and at the end; the
+        task's state after (failed when the workspace cannot be committed safely).
+
+        Always to the base repository: a fork PR's changes go to `aqm/<task-id>` there, in a PR
+        against the fork PR's base branch, linked from its thread (a fork is not ours to push to).
+        """
         if state.status not in ENDED and state.status not in (
             TaskStatus.AWAITING_GATE,
             TaskStatus.AWAITING_HUMAN_INPUT,
         ):
-            return
-        workdir = self.workspaces / link.task_id
-        if not (workdir / ".git").exists():
-            return
-        sha = await git.commit_all(workdir, f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}")
+            return state
+        repo = self.repo(link.task_id)
+        if not repo.prepared:
+            return state
+        title = f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}"
+        thread = thread_of(link)
+        try:
+            sha = await git.commit_all(repo, title)
+        except WorkspaceError as problem:
+            reply = render.workspace_problem_reply(link.task_id, str(problem), publishing=True)
+            error = f"the agents' changes could not be committed: {problem}"
+            return await self.fail_task(thread, link.task_id, error, reply=reply)
         if sha is None and link.branch is None:
-            return
-        owner, repo = link.repo.split("/", 1)
+            return state
         branch = link.branch or f"aqm/{link.task_id}"
-        token = await self.gateway.installation_token()
         if sha is not None:
-            await git.push(workdir, branch, token=token)
-        pr = link.pr_number
+            url, _ = await self._source(thread, link)
+            await git.push(repo, url, branch, token=await self.gateway.installation_token())
+        pr, from_fork = link.pr_number, False
         if pr is None and sha is not None:
-            base = await self._base_branch(link)
+            base, from_fork = await self._pull_target(link)
+            body = pull_body(link.task_id, link.number)
             pr = await self.gateway.create_pull(
-                owner,
-                repo,
-                head=branch,
-                base=base,
-                title=f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}",
-                body=pull_body(link.task_id, link.number),
+                thread.owner, thread.repo, head=branch, base=base, title=title, body=body
             )
-        head = (await git.git("rev-parse", "HEAD", cwd=workdir)).strip()
-        await self.github_store.update_link(link.task_id, branch=branch, pr_number=pr, gate_sha=head)
+        await self.github_store.update_link(
+            link.task_id, branch=branch, pr_number=pr, gate_sha=await git.head(repo)
+        )
+        if from_fork and pr is not None:  # the PR was opened just now, in the base repository
+            reply = render.fork_changes_reply(link.task_id, branch, pr)
+            await self.gateway.comment(thread.owner, thread.repo, link.number, reply)
+        return state
 
-    async def _base_branch(self, link: TaskLink) -> str:
+    async def _pull_target(self, link: TaskLink) -> tuple[str, bool]:
+        """The branch the task's PR goes into, and whether the task's thread is a fork's PR: a PR's
+        own branch (a fork's: its base branch), an issue's default branch."""
         owner, repo = link.repo.split("/", 1)
         if link.is_pull:
             pull = await self.gateway.pull(owner, repo, link.number)
-            return pull.base_ref if pull.is_fork else pull.head_ref
-        return (await self.gateway.repository(owner, repo)).default_branch
+            return (pull.base_ref, True) if pull.is_fork else (pull.head_ref, False)
+        return (await self.gateway.repository(owner, repo)).default_branch, False
 
     # ---- the thread ------------------------------------------------------------------------
 
@@ -719,6 +760,18 @@ def pull_body(task_id: str, number: int) -> str:
         f"The changes of aqm task `{task_id}`, started from #{number}.\n\n"
         "Review them here; the task's run card on the thread shows every stage."
     )
+
+
+def failed_outside_stages(state: TaskState, error: str) -> TaskState:
+    """The task failed for what happened outside its stages: nothing of it waits for a human now
+    (as a cancel leaves it), so its card offers no `/approve`."""
+    branches = tuple(
+        b.model_copy(update={"status": "failed", "gate": None, "question": None})
+        if b.status not in ("done", "failed", "cancelled")
+        else b
+        for b in state.branches
+    )
+    return state.model_copy(update={"status": TaskStatus.FAILED, "error": error, "branches": branches})
 
 
 def _check_status(state: TaskState) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.errors import BadAnswer, CliNotFound, ExitedNonZero, RuntimeFailed, TimedOut
+from app.runtimes import workspace
 from app.runtimes.base import Finished, RunRequest, RuntimeEvent, TextDelta, Usage
 from app.runtimes.parsing import parse_json_answer, tail
 from app.runtimes.process import allowed_env
@@ -94,10 +95,14 @@ def resolve_model(model: str | None, workdir: Path) -> Path:
         raise CliNotFound(f"runtime: local needs llama-cpp-python (the `local` extra): {INSTALL_HINT}")
     if model:
         path = Path(model).expanduser()
-        path = path if path.is_absolute() else workdir / path
-        if not path.is_file():
-            raise CliNotFound(f"runtime: local: the model file {path} does not exist (model: {model!r})")
-        return path
+        # a relative one is in the workspace, which holds what a PR put there: a file, not a link out
+        found = path.is_file() if path.is_absolute() else workspace.is_regular_file(workdir, path.as_posix())
+        if not found:
+            raise CliNotFound(
+                f"runtime: local: the model file {path} does not exist (model: {model!r}; a relative "
+                "path must name a regular file inside the project, reached without a link)"
+            )
+        return path if path.is_absolute() else workdir / path
     default = default_model_path()
     if default is None:
         raise CliNotFound(

@@ -296,6 +296,22 @@ def free_port() -> int:
         return port
 
 
+async def started_serve(servers: Workers, client: httpx.AsyncClient) -> tuple[subprocess.Popen[bytes], str]:
+    """`aqm serve` on a free port, once it answers: the process and its URL."""
+    port = free_port()
+    process = servers.start(command=("serve",), AQM_PORT=str(port))
+    url = f"http://127.0.0.1:{port}"
+
+    async def up() -> bool | None:
+        try:
+            return True if (await client.get(f"{url}/healthz")).status_code == 200 else None
+        except httpx.TransportError:
+            return None
+
+    await eventually(up, timeout_s=30, what="aqm serve to answer")
+    return process, url
+
+
 async def test_aqm_serve_killed_mid_stage_resumes_the_task_when_it_starts_again(tmp_path: Path) -> None:
     """Without Redis: the in-process queue's reconciler, at the next start, resumes what a killed server ran."""
     sim = GitHubSimulator(tmp_path / "github")
@@ -305,18 +321,8 @@ async def test_aqm_serve_killed_mid_stage_resumes_the_task_when_it_starts_again(
         store = await TaskStore.connect(settings.effective_database_url)
         try:
             with workers_of(settings, tmp_path / "logs") as servers:
-                port = free_port()
-                first = servers.start(command=("serve",), AQM_PORT=str(port))
-                url = f"http://127.0.0.1:{port}"
                 async with httpx.AsyncClient() as client:
-
-                    async def up() -> bool | None:
-                        try:
-                            return True if (await client.get(f"{url}/healthz")).status_code == 200 else None
-                        except httpx.TransportError:
-                            return None
-
-                    await eventually(up, timeout_s=30, what="aqm serve to answer")
+                    first, url = await started_serve(servers, client)
                     issue = sim.open_issue("octo/demo", "Three stages", "", user="maintainer")
                     hooks = sim.deliverer(f"{url}/webhook", client=client, secret=SECRET)
                     await hooks.comment_created("octo/demo", issue.number, "maintainer", "/aqm run")

@@ -17,6 +17,7 @@ with GitHub's validation), `render*` (REST shapes from GitHub's examples), `rout
 from app.playground.simulator.apps import AppKey, generate_app_key
 from app.playground.simulator.core import ApiEvent
 from app.playground.simulator.deliverer import Deliverer, Delivery
+from app.playground.simulator.git import Symlink
 from app.playground.simulator.simulator import DEMO_AGENTS_YAML, GitHubSimulator, Seeded
 from app.playground.simulator.traffic import Fault, LoggedCall, Traffic
 
@@ -30,6 +31,7 @@ __all__ = [
     "GitHubSimulator",
     "LoggedCall",
     "Seeded",
+    "Symlink",
     "Traffic",
     "generate_app_key",
 ]

@@ -14,9 +14,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-FileContent = str | bytes | None  # None deletes the path
+
+@dataclass(frozen=True, slots=True)
+class Symlink:
+    """A symbolic link to commit (mode 120000): its target, as git stores it."""
+
+    target: str
+
+
+FileContent = str | bytes | Symlink | None  # None deletes the path
 ZERO_SHA = "0" * 40
 SIM_AUTHOR = ("GitHub Simulator", "simulator@github.test")
+OWNER_PUSH_ENV = "GITHUB_SIM_OWNER_PUSH"  # set by `push_working_copy`: the repository owner pushes
+# A fork belongs to its owner: GitHub refuses a push to it with the base repository's installation
+# token ("Permission to … denied", 403). Its `file://` remote carries no token, so the fork's
+# pre-receive hook refuses every push that is not the owner's own (`push_working_copy`).
+FORK_PRE_RECEIVE = f"""#!/bin/sh
+test -n "${OWNER_PUSH_ENV}" && exit 0
+echo "Permission to $(basename "$(dirname "$PWD")")/$(basename "$PWD") denied: a fork is not writable" \\
+  "with the base repository's installation token" >&2
+exit 1
+"""
 
 
 class GitError(RuntimeError):
@@ -95,9 +113,12 @@ class BareRepo:
 
     @classmethod
     def clone_bare(cls, source: BareRepo, path: Path) -> BareRepo:
-        """A fork: a bare copy of `source` with the same branches."""
+        """A fork: a bare copy of `source` with the same branches, which refuses the App's pushes."""
         path.parent.mkdir(parents=True, exist_ok=True)
         run_git("clone", "--quiet", "--bare", str(source.path), str(path))
+        hook = path / "hooks" / "pre-receive"
+        hook.write_text(FORK_PRE_RECEIVE)
+        hook.chmod(0o755)
         return cls(path)
 
     # ---- reading ----------------------------------------------------------------------------
@@ -240,9 +261,10 @@ class BareRepo:
         if content is None:  # mode 0 removes the entry (--force-remove would need a work tree)
             self.git("update-index", "--index-info", stdin=f"0 {ZERO_SHA}\t{path}\n".encode(), env=index)
             return
+        mode, content = ("120000", content.target) if isinstance(content, Symlink) else ("100644", content)
         data = content.encode() if isinstance(content, str) else content
         blob = self.git("hash-object", "-w", "--stdin", stdin=data).decode().strip()
-        self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+        self.git("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}", env=index)
 
     def _commit_tree(
         self, tree: str, parent: str | None, message: str, author: tuple[str, str], timestamp: int | None
@@ -277,6 +299,12 @@ def push_working_copy(workdir: Path, branch: str, *, remote: str = "origin", for
     """Push HEAD of a working copy to `branch` and return the pushed SHA."""
     sha = run_git("rev-parse", "HEAD", cwd=workdir).decode().strip()
     run_git(
-        "push", "--quiet", *(["--force"] if force else []), remote, f"HEAD:refs/heads/{branch}", cwd=workdir
+        "push",
+        "--quiet",
+        *(["--force"] if force else []),
+        remote,
+        f"HEAD:refs/heads/{branch}",
+        cwd=workdir,
+        env={OWNER_PUSH_ENV: "1"},
     )
     return sha

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,21 @@ def test_the_demo_pipeline_is_a_valid_aqm_pipeline() -> None:
             return DEMO_AGENTS_YAML
 
     assert [agent.id for agent in load_pipeline(Files(), "agents.yaml").agents]
+
+
+def test_a_fork_refuses_a_push_that_is_not_its_owners(github_sim: GitHubSimulator, tmp_path: Path) -> None:
+    """GitHub refuses the base repository's installation token on a contributor's fork (403)."""
+    github_sim.fork_repo("octo/demo", "contributor")
+    work = github_sim.clone("contributor/demo", tmp_path / "wc")
+    (work / "a.txt").write_text("a\n")
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", "A")
+    app_push = subprocess.run(
+        ["git", "push", "--quiet", "origin", "HEAD:refs/heads/aqm/T-ABC123"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"},
+    )
+    assert app_push.returncode != 0 and "Permission to contributor/demo.git denied" in app_push.stderr
+    assert github_sim.push(work, "mine") == github_sim.repo("contributor/demo").git.resolve("mine")

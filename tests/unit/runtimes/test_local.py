@@ -119,6 +119,18 @@ def test_a_model_path_is_relative_to_the_project_and_must_exist(site: Path, tmp_
         local.resolve_model("models/missing.gguf", tmp_path)
 
 
+def test_a_relative_model_path_never_follows_a_link_out_of_the_workspace(site: Path, tmp_path: Path) -> None:
+    stand_in(site, "aqm_test_llama_cpp")
+    (tmp_path / "outside.gguf").write_bytes(b"GGUF")
+    workspace = tmp_path / "workspace"
+    (workspace / "models").mkdir(parents=True)
+    (workspace / "models" / "linked.gguf").symlink_to(tmp_path / "outside.gguf")
+    (workspace / "linked").symlink_to(tmp_path)
+    for model in ("models/linked.gguf", "linked/outside.gguf", "../outside.gguf"):
+        with pytest.raises(CliNotFound, match="does not exist"):
+            local.resolve_model(model, workspace)
+
+
 def test_importing_the_registry_imports_neither_llama_cpp_nor_numpy() -> None:
     code = "import sys, app.runtimes.registry; print(sorted({'llama_cpp', 'numpy'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
