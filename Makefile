@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 
 # The `local` extra (runtime: local) is built portably by scripts/install_local.sh, which keeps the
 # built wheel in ~/.cache/aqm-wheels: about 4 minutes the first time on a machine, seconds after.
+# bubblewrap (`bwrap`) is the stage sandbox (app/runtimes/sandbox.py): installed with apt-get when missing.
 $(STAMP): pyproject.toml constraints.txt scripts/install_local.sh
+	command -v bwrap >/dev/null || { apt-get update -q && apt-get install -y -q bubblewrap; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
 	$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"

@@ -99,9 +99,9 @@ def fake_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClis:
         monkeypatch.delenv(name, raising=False)
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    fakes = FakeClis(
-        FAKES_DIR, tmp_path / "fake-cli-script.json", tmp_path / "fake-cli-log.jsonl", monkeypatch
-    )
+    hooks = tmp_path / "fake-cli"  # a folder of its own: a sandboxed stage gets it (and not tmp_path)
+    hooks.mkdir()
+    fakes = FakeClis(FAKES_DIR, hooks / "script.json", hooks / "log.jsonl", monkeypatch)
     monkeypatch.setenv("FAKE_CLI_SCRIPT", str(fakes.script_path))
     monkeypatch.setenv("FAKE_CLI_LOG", str(fakes.log_path))
     fakes.script()

@@ -216,6 +216,7 @@ class ThreadTasks:
         owner: str = "local",
         lease_s: float = 60.0,
         deferred: Deferred | None = None,
+        unsandboxed: bool = False,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -223,6 +224,7 @@ class ThreadTasks:
         self.runtimes = runtimes
         self.workspaces = workspaces
         self.public_url = public_url
+        self.unsandboxed = unsandboxed  # AQM_UNSAFE_UNSANDBOXED_STAGES: every card says so
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (clone URL, default branch)
@@ -582,6 +584,7 @@ class ThreadTasks:
             public_url=self.public_url,
             budget=budget,
             queued=link.queued,
+            unsandboxed=self.unsandboxed,
         )
 
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:
