@@ -51,6 +51,7 @@ bench: $(STAMP) bytecode
 	$(BIN)/python bench/webhook_latency.py
 	$(BIN)/python bench/github_calls.py
 	$(BIN)/python bench/first_card.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
