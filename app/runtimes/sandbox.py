@@ -197,13 +197,25 @@ def read_only_candidates(environ: Mapping[str, str]) -> Iterator[Path]:
 
 
 def link_targets(folder: Path) -> Iterator[Path]:
-    """The folder each symbolic link in `folder` leads to, when that is another folder."""
+    """Where each symbolic link in `folder` leads, when that is another folder: the file's folder,
+    or for a file inside an npm package (`bin/gemini -> ../lib/node_modules/@google/gemini-cli/
+    dist/index.js`), the whole package, its own node_modules included."""
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_symlink():
-                target = Path(entry.path).resolve()
-                if target.parent != folder.resolve():
-                    yield target.parent
+                target = package_root(Path(entry.path).resolve())
+                if target != folder.resolve():
+                    yield target
+
+
+def package_root(target: Path) -> Path:
+    """The npm package holding `target` (node_modules/NAME or node_modules/@SCOPE/NAME), else its folder."""
+    parts = target.parts
+    if "node_modules" not in parts[:-1]:
+        return target.parent
+    start = len(parts) - 1 - parts[::-1].index("node_modules")  # the innermost node_modules
+    length = 3 if start + 1 < len(parts) and parts[start + 1].startswith("@") else 2
+    return Path(*parts[: start + length]) if start + length < len(parts) else target.parent
 
 
 def venv_of(root: Path) -> Iterator[Path]:

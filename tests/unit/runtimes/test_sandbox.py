@@ -111,3 +111,23 @@ def test_local_logins_are_bound_into_the_stages_home(tmp_path: Path) -> None:
     binds = binds_for((("HOME", str(tmp_path)),), (), logins=True)
     assert binds.home == ((tmp_path / ".claude", ".claude"), (tmp_path / ".codex", ".codex"))
     assert binds_for((("HOME", str(tmp_path)),), (), logins=False).home == ()
+
+
+NPM_LINKS = {
+    "a scoped package's script in a subfolder": (
+        "lib/node_modules/@google/gemini-cli/dist/index.js",
+        "lib/node_modules/@google/gemini-cli",
+    ),
+    "an unscoped package's script": ("lib/node_modules/some-cli/cli.js", "lib/node_modules/some-cli"),
+    "a file outside any package": ("opt/tool/bin/tool", "opt/tool/bin"),
+}
+
+
+@pytest.mark.parametrize(("target", "bound_folder"), list(NPM_LINKS.values()), ids=list(NPM_LINKS))
+def test_a_link_on_path_binds_what_it_leads_to(tmp_path: Path, target: str, bound_folder: str) -> None:
+    (tmp_path / target).parent.mkdir(parents=True)
+    (tmp_path / target).touch(mode=0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tool").symlink_to(tmp_path / target)
+    binds = binds_for((("PATH", str(tmp_path / "bin")),), (), logins=False)
+    assert tmp_path / bound_folder in binds.read_only
