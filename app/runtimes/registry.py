@@ -32,9 +32,9 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "local": ("app.runtimes.local", "LocalRuntime"),
 }
 CREDENTIAL_CLIS = ("claude", "gemini", "codex")  # their modules' `has_credentials`
-# the adapters that start one process per stage (process.ProcessRuntime), through a Launcher; `local`
-# runs llama.cpp on our own code in a warm child shared by stages, which no stage can command
-LAUNCHED = frozenset({"claude", "gemini", "codex", "command"})
+# every adapter starts its processes through a Launcher: one per stage (process.ProcessRuntime), or
+# for `local` warm children shared by stages, started the same way (local.pool_for)
+LAUNCHED = frozenset({"claude", "gemini", "codex", "command", "local"})
 RuntimeFactory = Callable[[str], Runtime]
 
 
