@@ -3,6 +3,7 @@
 A stage is hostile code (DESIGN.md, Runtimes). Every stage process is started as
 
     bwrap --unshare-all --share-net --die-with-parent --new-session --cap-drop ALL
+          --unshare-user --disable-userns
           --ro-bind /usr /usr  --symlink usr/bin /bin …  --ro-bind-try /etc/<what programs need> …
           --proc /proc --dev /dev --tmpfs /tmp --dir /home/aqm
           --ro-bind <each PATH folder, its venv, our interpreter> …
@@ -14,7 +15,8 @@ inside the namespace keeps the environment bwrap was started with, so bwrap itse
 (`--clearenv` alone leaked ours). What the stage cannot reach, and why:
 
 - our environment and memory: a new pid namespace (`/proc` shows the stage's processes only)
-  and no capabilities (`--cap-drop ALL`, though it runs as our uid);
+  and no capabilities (`--cap-drop ALL`, though it runs as our uid), in a user namespace of its
+  own that cannot make another (`--disable-userns`, where the host allows user namespaces);
 - the database, data folder, other tasks' workspaces, HOME, `/root`, the rest of `/etc`: not
   mounted. Only the workspace is writable; a data folder inside it (local `aqm run`) is covered by
   an empty tmpfs. A folder on PATH that holds the data folder or HOME is never mounted whole;
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import shutil
 import subprocess
@@ -50,6 +53,9 @@ SANDBOX_HOME = Path("/home/aqm")  # the stage's HOME: an empty folder of its own
 FILES_DIR = Path("/run/aqm")  # where the stage's files (`Stage.file`) appear
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own empty tmpfs, not the host's /tmp
 ISOLATION_FLAGS = ("--unshare-all", "--share-net", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
+# and where user namespaces may be created: no nested one inside (a kernel attack surface the stage
+# has no use for); without them (a setuid bwrap on a host that forbids them) the above alone
+NO_USERNS_FLAGS = ("--unshare-user", "--disable-userns")
 SYSTEM_DIRS = ("/usr",)
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # usr-merged: links, else folders
 ETC_ENTRIES = (  # name resolution, users, certificates, time, the dynamic linker: nothing secret
@@ -63,6 +69,7 @@ LOGIN_ENTRIES = (".claude", ".claude.json", ".gemini", ".codex")  # the CLIs' lo
 LOGIN_DIR_VARIABLES = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME")
 TEST_HOOK_PREFIX = "FAKE_CLI_"  # the fake CLIs' script and log (tests/fakes): their folders, writable
 PROBE_TIMEOUT_S = 10.0
+log = logging.getLogger("aqm.runtimes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,7 @@ class Sandbox:
     hidden: tuple[Path, ...] = ()  # the data folder: never bound, covered inside a workspace
     logins: bool = False  # local `aqm run --sandbox`: the CLIs' logins are bound in
     environ: Mapping[str, str] | None = None
+    flags: tuple[str, ...] = (*ISOLATION_FLAGS, *NO_USERNS_FLAGS)
 
     @classmethod
     def build(
@@ -96,20 +104,13 @@ class Sandbox:
         bwrap = shutil.which(BWRAP, path=path)
         if bwrap is None:
             raise unavailable(f"{BWRAP} (bubblewrap) is not installed: {INSTALL_HINT}")
-        sandbox = cls(bwrap, tuple(p.resolve() for p in hidden), logins, environ)
-        sandbox.probe()
-        return sandbox
-
-    def probe(self) -> None:
-        """Start `true` in an empty sandbox: namespaces may be refused (an unprivileged container)."""
-        argv = [self.bwrap, *ISOLATION_FLAGS, *system_mounts(), "--", "true"]
-        try:
-            done = subprocess.run(argv, capture_output=True, env={}, timeout=PROBE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise unavailable(f"{self.bwrap} cannot run: {exc}") from None
-        if done.returncode != 0:
-            reason = done.stderr.decode("utf-8", errors="replace").strip()[-500:]
-            raise unavailable(f"{self.bwrap} cannot create a sandbox here: {reason}")
+        hidden = tuple(p.resolve() for p in hidden)
+        if probe(bwrap, (*ISOLATION_FLAGS, *NO_USERNS_FLAGS)) is None:
+            return cls(bwrap, hidden, logins, environ)
+        if (reason := probe(bwrap, ISOLATION_FLAGS)) is not None:
+            raise unavailable(f"{bwrap} cannot create a sandbox here: {reason}")
+        log.warning("%s cannot create user namespaces here: stages may create their own", bwrap)
+        return cls(bwrap, hidden, logins, environ, flags=ISOLATION_FLAGS)
 
     @contextlib.contextmanager
     def stage(self) -> Iterator[Stage]:
@@ -156,6 +157,16 @@ def binds_for(environ: tuple[tuple[str, str], ...], hidden: tuple[Path, ...], *,
         writable=mountable(writable, never_whole, hidden),
         home=login_entries(home) if logins else (),
     )
+
+
+def probe(bwrap: str, flags: Sequence[str]) -> str | None:
+    """Start `true` in an empty sandbox: None when it ran, else why not (namespaces refused...)."""
+    argv = [bwrap, *flags, *system_mounts(), "--", "true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, env={}, timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else done.stderr.decode("utf-8", errors="replace").strip()[-500:]
 
 
 def unavailable(reason: str) -> ConfigError:
@@ -283,7 +294,7 @@ class SandboxedStage:
     def launch(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Launch:
         if not executable_found(argv[0], cwd=cwd, path=env.get("PATH", "")):
             raise FileNotFoundError(argv[0])
-        words = [self.sandbox.bwrap, *ISOLATION_FLAGS, *self.sandbox.mounts(), *self.workspace(cwd)]
+        words = [self.sandbox.bwrap, *self.sandbox.flags, *self.sandbox.mounts(), *self.workspace(cwd)]
         for fd, dest in self.files:
             os.lseek(fd, 0, os.SEEK_SET)  # bwrap reads from the current offset, shared with us
             words += ["--ro-bind-data", str(fd), str(dest)]

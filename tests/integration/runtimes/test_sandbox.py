@@ -210,3 +210,10 @@ async def test_the_clis_get_their_mcp_config_and_schema_files_inside(
     assert finished.structured == {"decision": "approved", "reason": "ok"}
     [call] = fake_clis.calls(cli)
     assert "github" in json.dumps(call["mcp"])
+
+
+async def test_a_stage_cannot_make_a_user_namespace_of_its_own(data: Path) -> None:
+    runtime = get_runtime("command", launcher=Sandbox.build(hidden=[data]))
+    script = "unshare --user true 2>/dev/null && echo made one || echo refused"
+    finished = await finish(runtime, command(data / "workspaces" / "T-MINE", ["sh", "-c", script]))
+    assert finished.output == "refused\n"
