@@ -39,6 +39,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,10 @@ ISOLATION_FLAGS = ("--unshare-all", "--share-net", "--die-with-parent", "--new-s
 # has no use for); without them (a setuid bwrap on a host that forbids them) the above alone
 NO_USERNS_FLAGS = ("--unshare-user", "--disable-userns")
 SYSTEM_DIRS = ("/usr",)
+# never bound from PATH or a variable, nor anything inside: the kernel's and the system's own state
+NEVER_INSIDE = tuple(Path(name) for name in ("/etc", "/proc", "/sys", "/dev", "/run", "/boot"))
+# never bound whole (only folders inside them): shared by every user and process of the host
+NEVER_WHOLE = (Path(tempfile.gettempdir()), Path("/tmp"), Path("/home"), Path("/var"))  # noqa: S108
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # usr-merged: links, else folders
 ETC_ENTRIES = (  # name resolution, users, certificates, time, the dynamic linker: nothing secret
     *("resolv.conf", "hosts", "host.conf", "gai.conf", "nsswitch.conf", "protocols", "services"),
@@ -148,7 +153,7 @@ def binds_for(environ: tuple[tuple[str, str], ...], hidden: tuple[Path, ...], *,
     as the environment rarely changes and the folders on PATH are read to find their links."""
     variables = dict(environ)
     home = Path(variables.get("HOME") or "/root").expanduser().resolve()
-    never_whole = (*hidden, home)
+    never_whole = (*hidden, home, *NEVER_WHOLE)
     writable = list(test_hook_folders(variables))
     if logins:
         writable += (Path(variables[name]) for name in LOGIN_DIR_VARIABLES if variables.get(name))
@@ -257,9 +262,9 @@ def login_entries(home: Path) -> tuple[tuple[Path, str], ...]:
 def mountable(
     candidates: Iterable[Path], never_whole: Sequence[Path], hidden: Sequence[Path]
 ) -> tuple[Path, ...]:
-    """The candidates that exist, resolved, without duplicates, minus the system's own folders, any
-    folder holding one of `never_whole` (the data folder, HOME: `/` included) and anything inside
-    `hidden`."""
+    """The candidates that exist, resolved, without duplicates, minus /usr (bound anyway), any folder
+    that is or holds one of `never_whole` (the data folder, HOME, /tmp...: `/` included), and
+    anything inside `hidden` or NEVER_INSIDE (/etc, /proc...)."""
     kept: list[Path] = []
     for candidate in candidates:
         with contextlib.suppress(OSError):
@@ -268,7 +273,7 @@ def mountable(
                 continue
             if any(path == other or other.is_relative_to(path) for other in never_whole):
                 continue
-            if not any(path.is_relative_to(other) for other in hidden):
+            if not any(path.is_relative_to(other) for other in (*hidden, *NEVER_INSIDE)):
                 kept.append(path)
     return tuple(kept)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ def test_folders_holding_the_data_folder_or_home_are_never_bound_whole(tmp_path:
     candidates = [Path("/"), tmp_path, data, data / "workspaces", home, home / ".pyenv" / "bin", tools]
     kept = mountable(candidates, never_whole=(data, home), hidden=(data,))
     assert kept == (home / ".pyenv" / "bin", tools)
+
+
+def test_system_state_and_shared_folders_are_never_bound_from_path(tmp_path: Path) -> None:
+    path = os.pathsep.join(["/etc", "/etc/ssl", "/proc/self", "/run", "/tmp", "/home", str(tmp_path / "bin")])
+    (tmp_path / "bin").mkdir()
+    binds = binds_for((("PATH", path), ("HOME", str(tmp_path / "home"))), (), logins=False)
+    assert tmp_path / "bin" in binds.read_only
+    assert not [
+        p for p in binds.read_only if p.parts[1] in ("etc", "proc", "run", "home") or p == Path("/tmp")
+    ]
 
 
 def test_what_is_bound_comes_from_our_environment_never_from_the_stages(tmp_path: Path) -> None:
