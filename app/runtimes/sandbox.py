@@ -26,8 +26,19 @@ inside the namespace keeps the environment bwrap was started with, so bwrap itse
   pid namespace with its pid 1; killing bwrap's process group on timeout does the same.
 
 The network namespace is shared on purpose: the LLM CLIs call their APIs. So a stage reaches
-what this machine's network reaches (127.0.0.1 included): PostgreSQL and Redis must require
-credentials, which a stage never sees.
+what this machine's network reaches (127.0.0.1 and abstract unix sockets included): PostgreSQL and
+Redis must require credentials, which a stage never sees.
+
+Folders the stage sees besides the system: those on this process's PATH (read-only; for
+`<venv>/bin` the venv and its base interpreter, for a link into an npm package that package), our
+own interpreter, and, as a test hook only, the folders of absolute FAKE_CLI_* paths (the fake
+CLIs' script and log, writable). None of it may hold the data folder, HOME, /tmp, /home or /var
+whole, nor lie under /etc, /proc, /sys, /dev, /run or /boot. `aqm run --sandbox` (`logins`)
+also binds the CLIs' logins in HOME (~/.claude, ~/.claude.json, ~/.gemini, ~/.codex) writable.
+
+Not here: a separate user (the stage runs as our uid, in a user namespace, without capabilities;
+run the worker itself as an unprivileged user for that layer), limits on memory, processes or
+disk (a stage can exhaust the machine), and a network namespace (see above).
 """
 
 from __future__ import annotations
