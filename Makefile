@@ -5,12 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# apt-get needs root: as another user (a CI runner's, which has sudo) it goes through sudo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck unit bench clean bytecode
 
 # The `local` extra (runtime: local) is built portably by scripts/install_local.sh, which keeps the
 # built wheel in ~/.cache/aqm-wheels: about 4 minutes the first time on a machine, seconds after.
+# bubblewrap (`bwrap`) is the stage sandbox (app/runtimes/sandbox.py): installed with apt-get when missing.
 $(STAMP): pyproject.toml constraints.txt scripts/install_local.sh
+	command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
 	$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"
@@ -49,6 +53,7 @@ bench: $(STAMP) bytecode
 	$(BIN)/python bench/webhook_latency.py
 	$(BIN)/python bench/github_calls.py
 	$(BIN)/python bench/first_card.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

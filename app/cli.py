@@ -222,6 +222,11 @@ def _task_commands(sub: Any) -> None:
     _param_option(run)
     run.add_argument("--priority", choices=["critical", "high", "normal", "low"], default="normal")
     run.add_argument("--parallel", action="store_true", help="accepted for aqm compatibility")
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run every stage in bubblewrap: it sees the project (not .aqm/), the system and PATH",
+    )
     status = _add(sub, "status", "Task details (or the newest tasks)", _cmd_status)
     status.add_argument("task", nargs="?", metavar="T-ID")
     listing = _add(sub, "list", "List tasks", _cmd_list)
@@ -442,9 +447,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     params = parse_params(args.param)
     _prompt_missing_params(args.pipeline, params)
-    return _with_local(
-        lambda local: local.run(args.input, pipeline=args.pipeline, agent=args.agent, params=params)
-    )
+
+    async def run(local: Any) -> int:
+        if args.sandbox:
+            local.sandbox_stages()
+        code: int = await local.run(args.input, pipeline=args.pipeline, agent=args.agent, params=params)
+        return code
+
+    return _with_local(run)
 
 
 def _prompt_missing_params(pipeline: str | None, params: dict[str, str]) -> None:

@@ -29,7 +29,7 @@ from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import TaskError
 from app.project import Project
-from app.runtimes.registry import get_runtime
+from app.runtimes.registry import RuntimeFactory, get_runtime, runtimes_for, stage_launcher
 from app.store.api import Store, open_store
 from app.store.records import TaskRecord
 
@@ -50,6 +50,7 @@ class Local:
     store: Store
     out: TextIO = sys.stdout
     progress: Callable[[Notify], None] | None = None
+    runtimes: RuntimeFactory = get_runtime  # unsandboxed, as aqm runs its CLIs; see `sandbox_stages`
 
     @classmethod
     async def open(cls, project: Project, database_url: str | None, *, out: TextIO = sys.stdout) -> Local:
@@ -65,7 +66,13 @@ class Local:
         return RunSpec(self.project.load(pipeline, overrides=params), self.project.config())
 
     def io(self) -> DriverIO:
-        return DriverIO(self.store, get_runtime, self.project.root, self.progress or self.print_progress)
+        return DriverIO(self.store, self.runtimes, self.project.root, self.progress or self.print_progress)
+
+    def sandbox_stages(self) -> None:
+        """`aqm run --sandbox`: stages run in bubblewrap, as on the App, with `.aqm/` hidden from them
+        and the CLIs' logins in HOME (~/.claude, ~/.gemini, ~/.codex) bound in, so a login works."""
+        launcher = stage_launcher(sandbox=True, data_dir=self.project.aqm_dir, logins=True)
+        self.runtimes = runtimes_for(launcher)
 
     def print_progress(self, note: Notify) -> None:
         if note.kind in (

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     task_lease_s: float = Field(default=60.0, gt=0)  # a running task's lease, renewed every third of it
     reconcile_interval_s: float = Field(default=30.0, gt=0)  # how often stuck work is looked for
     redeliver_after_s: float = Field(default=120.0, ge=0)  # a delivery pending this long is replayed
+    # stages run in bubblewrap (app/runtimes/sandbox.py); this opt-out runs them with our secrets,
+    # database and files in reach, and every run card says so
+    unsafe_unsandboxed_stages: bool = False
 
     @model_validator(mode="after")
     def _one_private_key(self) -> Settings:

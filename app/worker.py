@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
 
-from app.github.handler import Services
+from app.github.handler import Services, launcher_for
 from app.settings import Settings, build_settings
 
 log = logging.getLogger("aqm.worker")
@@ -66,7 +66,7 @@ async def reconcile_forever(ctx: dict[str, Any], interval_s: float) -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or build_settings()
-    ctx["services"] = await Services.start(settings)
+    ctx["services"] = await Services.start(settings, launcher=ctx.get("launcher"))
     if ctx.get("reconciler", True):
         ctx["reconciler_task"] = asyncio.create_task(reconcile_forever(ctx, settings.reconcile_interval_s))
 
@@ -101,9 +101,10 @@ def run(settings: Settings, *, burst: bool = False) -> None:
         raise SystemExit(
             "aqm worker needs AQM_REDIS_URL (without it, `aqm serve` runs jobs in its own process)"
         )
+    launcher = launcher_for(settings)  # before connecting: no sandbox is a start-up error
     run_worker(
         WorkerSettings,  # type: ignore[arg-type]  # arq types settings as a TypedDict-like base class
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         burst=burst,
-        ctx={"settings": settings, "reconciler": not burst},
+        ctx={"settings": settings, "reconciler": not burst, "launcher": launcher},
     )

@@ -41,7 +41,8 @@ from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
 from app.github.replies import MAX_COMMANDS_PER_COMMENT, Replies
 from app.github.runs import ConfigProblem, Deferred, Loaded, Thread, ThreadTasks, load_from_default_branch
 from app.github.webhook import parse_event
-from app.runtimes.registry import get_runtime
+from app.runtimes.process import Launcher
+from app.runtimes.registry import RuntimeFactory, get_runtime, runtimes_for, stage_launcher
 from app.settings import Settings
 from app.spec.loader import load_config
 from app.spec.models import GitHubSettings
@@ -57,6 +58,11 @@ EARLIER_RUNS_POLL_S = 0.2
 ENDED_NAMES = {status.value for status in ENDED}
 
 
+def launcher_for(settings: Settings) -> Launcher:
+    """How the App starts stages: sandboxed, unless AQM_UNSAFE_UNSANDBOXED_STAGES opts out."""
+    return stage_launcher(sandbox=not settings.unsafe_unsandboxed_stages, data_dir=settings.data_dir)
+
+
 @dataclass
 class Services:
     """What handling a delivery needs; built once per server or worker process."""
@@ -65,7 +71,7 @@ class Services:
     store: TaskStore
     github_store: GitHubStore
     clients: GitHubClients
-    runtimes: Any = get_runtime
+    runtimes: RuntimeFactory = get_runtime
     workspaces: Path = field(default_factory=lambda: Path(".aqm-data") / "workspaces")
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -73,8 +79,15 @@ class Services:
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, github_transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        github_transport: httpx.AsyncBaseTransport | None = None,
+        launcher: Launcher | None = None,
     ) -> Services:
+        """The services of one server or worker; stages start through `launcher` (default: the
+        settings' sandbox, or a ConfigError when this machine has none)."""
+        launcher = launcher or launcher_for(settings)
         store = await TaskStore.connect(settings.effective_database_url)
         clients = GitHubClients(
             base_url=settings.github_api_url,
@@ -83,7 +96,14 @@ class Services:
             private_key=settings.private_key() if settings.github_app_id else None,
             transport=github_transport,
         )
-        return cls(settings, store, GitHubStore(store), clients, workspaces=settings.data_dir / "workspaces")
+        return cls(
+            settings,
+            store,
+            GitHubStore(store),
+            clients,
+            runtimes=runtimes_for(launcher),
+            workspaces=settings.data_dir / "workspaces",
+        )
 
     async def close(self) -> None:
         await self.clients.close()
@@ -107,6 +127,7 @@ class Services:
             owner=self.worker_id,
             lease_s=self.settings.task_lease_s,
             deferred=deferred,
+            unsandboxed=self.settings.unsafe_unsandboxed_stages,
         )
 
     async def resume(self, task_id: str) -> None:

@@ -121,6 +121,7 @@ class CardContext:
     reviewable: bool = False  # a PR review can answer the gate: the card says so
     now: datetime | None = None  # for the time of running stages and of the task
     queued: bool = False  # in its thread's queue (a continued task waiting for the slot)
+    unsandboxed: bool = False  # AQM_UNSAFE_UNSANDBOXED_STAGES: the card warns that stages ran unsandboxed
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +176,10 @@ def run_card(
     reviewable: bool = False,
     now: datetime | None = None,
     queued: bool = False,
+    unsandboxed: bool = False,
 ) -> str:
     """The sticky comment of a task: the hidden marker, then the card; always under GitHub's limit."""
-    context = CardContext(pipeline, runtime_of, public_url, budget, reviewable, now, queued)
+    context = CardContext(pipeline, runtime_of, public_url, budget, reviewable, now, queued, unsandboxed)
     marker = run_card_marker(task.id)
     return f"{marker}\n{card_body(task, state, stages, context, limit=MAX_COMMENT_CHARS - len(marker) - 1)}"
 
@@ -224,6 +226,7 @@ def _card_values(
         "chunks_total": len(state.chunks),
         "budget": _budget_line(context.budget, stages, task, context.now),
         "url": task_url(context.public_url, task.id),
+        "unsandboxed": context.unsandboxed,
     }
 
 

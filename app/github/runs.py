@@ -218,6 +218,7 @@ class ThreadTasks:
         lease_s: float = 60.0,
         deferred: Deferred | None = None,
         git_dirs: Path | None = None,
+        unsandboxed: bool = False,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -227,6 +228,7 @@ class ThreadTasks:
         # the worker's git directories, beside the workspaces: a stage sees only its workspace
         self.git_dirs = git_dirs or workspaces.parent / "git"
         self.public_url = public_url
+        self.unsandboxed = unsandboxed  # AQM_UNSAFE_UNSANDBOXED_STAGES: every card says so
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
         self.sources: dict[str, tuple[str, str]] = {}  # task -> (repository's clone URL, default branch)
@@ -623,6 +625,7 @@ class ThreadTasks:
             public_url=self.public_url,
             budget=budget,
             queued=link.queued,
+            unsandboxed=self.unsandboxed,
         )
 
     async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:

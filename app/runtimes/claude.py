@@ -33,7 +33,7 @@ from app.runtimes.parsing import (
     parse_json_answer,
     summarize_tool_input,
 )
-from app.runtimes.process import allowed_env, private_file, run_cli
+from app.runtimes.process import ProcessRuntime, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "claude"
@@ -175,7 +175,7 @@ def _error_text(result: Mapping[str, Any]) -> str:
     return f"result {result.get('subtype', 'error')!s} (is_error: {result.get('is_error')})"
 
 
-class ClaudeRuntime:
+class ClaudeRuntime(ProcessRuntime):
     """`runtime: claude`."""
 
     name = NAME
@@ -184,15 +184,19 @@ class ClaudeRuntime:
         return None  # the CLI's own default: it changes with every release
 
     async def run(self, request: RunRequest) -> AsyncIterator[RuntimeEvent]:
-        with contextlib.ExitStack() as stack:
-            config_file = None
-            if request.mcp:
-                config_file = stack.enter_context(private_file(mcp_config(request.mcp), suffix=".json"))
+        with self.launcher.stage() as stage:
+            config_file = stage.file("mcp-config.json", mcp_config(request.mcp)) if request.mcp else None
             env = allowed_env({**QUIET_ENV, **request.env}, credentials=CREDENTIAL_VARS)
             parser = ClaudeStream(schema=request.schema)
             argv = build_argv(request, mcp_config=config_file)
             events = run_cli(
-                argv, parser, stdin=request.prompt, request=request, env=env, install_hint=INSTALL_HINT
+                argv,
+                parser,
+                stdin=request.prompt,
+                request=request,
+                env=env,
+                install_hint=INSTALL_HINT,
+                stage=stage,
             )
             async with contextlib.aclosing(events):
                 async for event in events:

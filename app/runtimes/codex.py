@@ -36,7 +36,7 @@ from app.runtimes.parsing import (
     shorten,
     summarize_tool_input,
 )
-from app.runtimes.process import allowed_env, private_file, run_cli
+from app.runtimes.process import ProcessRuntime, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "codex"
@@ -162,7 +162,7 @@ class CodexStream:
         return Finished(output=output, usage=self.usage, structured=structured)
 
 
-class CodexRuntime:
+class CodexRuntime(ProcessRuntime):
     """`runtime: codex`."""
 
     name = NAME
@@ -171,15 +171,20 @@ class CodexRuntime:
         return None  # the CLI's own default
 
     async def run(self, request: RunRequest) -> AsyncIterator[RuntimeEvent]:
-        with contextlib.ExitStack() as stack:
-            schema_file = None
-            if request.schema is not None:
-                schema_file = stack.enter_context(private_file(json.dumps(request.schema), suffix=".json"))
+        with self.launcher.stage() as stage:
+            schema = request.schema
+            schema_file = None if schema is None else stage.file("output-schema.json", json.dumps(schema))
             argv = build_argv(request, schema_file=schema_file)
             env = allowed_env(request.env, credentials=CREDENTIAL_VARS)
             parser = CodexStream(schema=request.schema)
             events = run_cli(
-                argv, parser, stdin=request.prompt, request=request, env=env, install_hint=INSTALL_HINT
+                argv,
+                parser,
+                stdin=request.prompt,
+                request=request,
+                env=env,
+                install_hint=INSTALL_HINT,
+                stage=stage,
             )
             async with contextlib.aclosing(events):
                 async for event in events:

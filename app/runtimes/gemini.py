@@ -13,9 +13,9 @@ gemini has no schema flag: with a schema the prompt asks for only a JSON object,
 parsed strictly (the whole text, or its last fenced json block); anything else is BadAnswer.
 
 MCP servers have no per-invocation flag either. Writing `.gemini/settings.json` into the workspace
-would change the repository, so each run with MCP servers gets its own GEMINI_CLI_HOME (a temporary
-directory) whose `.gemini/settings.json` is the user's settings with `mcpServers` replaced, and
-links to the user's Google-login files. This hides the rest of the user's gemini home (memory,
+would change the repository, so each run with MCP servers gets its own GEMINI_CLI_HOME (a folder
+of the run's `Stage`) whose `.gemini/settings.json` is the user's settings with `mcpServers`
+replaced, and links to the user's Google-login files. This hides the rest of the user's gemini home (memory,
 extensions, saved sessions) from that run: acceptable for a pipeline stage.
 """
 
@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from app.runtimes.parsing import (
     summarize_tool_input,
     tail,
 )
-from app.runtimes.process import allowed_env, run_cli
+from app.runtimes.process import ProcessRuntime, Stage, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "gemini"
@@ -60,6 +59,7 @@ SCHEMA_INSTRUCTION = (
 AUTH_EXIT_CODE = 41
 AUTH_MARKERS = ("Please set an Auth method", "Invalid auth method", "API key not valid", "API_KEY_INVALID")
 LOGIN_FILES = ("oauth_creds.json", "google_accounts.json")  # a Google login's cached credentials
+HOME_NAME = "gemini-home"  # the run's GEMINI_CLI_HOME, a folder of its Stage
 
 
 def build_argv(request: RunRequest) -> list[str]:
@@ -106,22 +106,17 @@ def _read_user_settings(user_dir: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-@contextlib.contextmanager
-def mcp_home(servers: tuple[McpServer, ...], *, environ: Mapping[str, str]) -> Iterator[Path | None]:
+def mcp_home(servers: tuple[McpServer, ...], *, environ: Mapping[str, str], stage: Stage) -> Path | None:
     """A per-run GEMINI_CLI_HOME holding the pipeline's MCP servers; None when there are none."""
     if not servers:
-        yield None
-        return
+        return None
     user_dir = gemini_dir(environ)
-    with tempfile.TemporaryDirectory(prefix="aqm-gemini-home-") as home:
-        run_dir = Path(home) / ".gemini"
-        run_dir.mkdir(mode=0o700)
-        settings = settings_with_mcp(_read_user_settings(user_dir), servers)
-        (run_dir / "settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
-        for name in LOGIN_FILES:
-            if (user_dir / name).is_file():
-                (run_dir / name).symlink_to(user_dir / name)
-        yield Path(home)
+    settings = settings_with_mcp(_read_user_settings(user_dir), servers)
+    run_dir = stage.file(f"{HOME_NAME}/.gemini/settings.json", json.dumps(settings, indent=2)).parent
+    for name in LOGIN_FILES:
+        if (user_dir / name).is_file():
+            stage.link(f"{HOME_NAME}/.gemini/{name}", user_dir / name)
+    return run_dir.parent
 
 
 def gemini_usage(stats: Mapping[str, Any]) -> Usage:
@@ -174,7 +169,7 @@ class GeminiStream:
         )
 
 
-class GeminiRuntime:
+class GeminiRuntime(ProcessRuntime):
     """`runtime: gemini`."""
 
     name = NAME
@@ -183,13 +178,21 @@ class GeminiRuntime:
         return None  # the CLI's own default ("auto", with its router call)
 
     async def run(self, request: RunRequest) -> AsyncIterator[RuntimeEvent]:
-        with mcp_home(request.mcp, environ=allowed_env(request.env, credentials=CREDENTIAL_VARS)) as home:
+        with self.launcher.stage() as stage:
+            user_env = allowed_env(request.env, credentials=CREDENTIAL_VARS)
+            home = mcp_home(request.mcp, environ=user_env, stage=stage)
             extra = {**request.env, **({"GEMINI_CLI_HOME": str(home)} if home else {})}
             env = allowed_env(extra, credentials=CREDENTIAL_VARS)
             parser = GeminiStream(schema=request.schema)
             stdin = build_stdin(request)
             events = run_cli(
-                build_argv(request), parser, stdin=stdin, request=request, env=env, install_hint=INSTALL_HINT
+                build_argv(request),
+                parser,
+                stdin=stdin,
+                request=request,
+                env=env,
+                install_hint=INSTALL_HINT,
+                stage=stage,
             )
             async with contextlib.aclosing(events):
                 async for event in events:

@@ -51,7 +51,7 @@ from app.errors import BadAnswer, CliNotFound, ExitedNonZero, RuntimeFailed, Tim
 from app.runtimes import workspace
 from app.runtimes.base import Finished, RunRequest, RuntimeEvent, TextDelta, Usage
 from app.runtimes.parsing import parse_json_answer, tail
-from app.runtimes.process import allowed_env
+from app.runtimes.process import UNSANDBOXED, Launcher, allowed_env
 
 NAME = "local"
 ENGINE_PACKAGE = "llama_cpp"
@@ -166,27 +166,50 @@ class Worker:
     """One child running local_worker.py in its own process group. Not tied to an event loop:
     it can serve `aqm run`'s loop now and another loop later (tests, the next command)."""
 
-    def __init__(self, key: str, process: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    def __init__(
+        self,
+        key: str,
+        process: subprocess.Popen[bytes],
+        stderr: IO[bytes],
+        *,
+        model: Path,
+        resources: contextlib.ExitStack | None = None,
+    ) -> None:
         self.key = key
         self.process = process
         self.stderr = stderr
+        self.model = model  # the GGUF file's path as the child sees it
+        self.resources = resources or contextlib.ExitStack()  # its stage and folder: until it is closed
         self.buffer = bytearray()
 
     @classmethod
-    def start(cls, key: str, env: Mapping[str, str]) -> Worker:
-        stderr = tempfile.TemporaryFile(prefix="aqm-local-")  # noqa: SIM115 - lives as long as the child
-        process = subprocess.Popen(
-            [sys.executable, "-P", str(WORKER_FILE)],  # -P: only the standard library on sys.path[0]
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=dict(env),
-            cwd=tempfile.gettempdir(),
-            start_new_session=True,  # its own process group, killed as one
-        )
+    def start(
+        cls, key: str, env: Mapping[str, str], *, model: Path, launcher: Launcher = UNSANDBOXED
+    ) -> Worker:
+        """A child started through `launcher`, like a stage's process: in the sandbox it sees its
+        script and the model (a GGUF file from a workspace is untrusted input to llama.cpp), read-only,
+        and an empty working folder of its own; never a workspace (it serves many tasks)."""
+        with contextlib.ExitStack() as starting:
+            stage = starting.enter_context(launcher.stage())
+            script = stage.file(WORKER_FILE.name, WORKER_FILE.read_text(encoding="utf-8"))
+            seen_model = stage.link(f"model/{model.name}", model)
+            folder = Path(starting.enter_context(tempfile.TemporaryDirectory(prefix="aqm-local-")))
+            launch = stage.launch([sys.executable, "-P", str(script)], env=env, cwd=folder)  # -P: stdlib only
+            stderr = tempfile.TemporaryFile(prefix="aqm-local-")  # noqa: SIM115 - lives as long as the child
+            process = subprocess.Popen(
+                launch.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=launch.env,
+                pass_fds=launch.pass_fds,
+                cwd=folder,
+                start_new_session=True,  # its own process group, killed as one
+            )
+            resources = starting.pop_all()  # started: they live until the worker is closed
         assert process.stdout is not None
         os.set_blocking(process.stdout.fileno(), False)
-        return cls(key, process, stderr)
+        return cls(key, process, stderr, model=seen_model, resources=resources)
 
     @property
     def alive(self) -> bool:
@@ -286,6 +309,7 @@ class Worker:
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
+        self.resources.close()
 
 
 def _set_once(future: asyncio.Future[None]) -> None:
@@ -307,7 +331,13 @@ class WorkerPool:
     busy, and two at once on two cores are slower than one after the other (llama.cpp's threads
     wait for each other at every token)."""
 
-    def __init__(self, max_idle: int = MAX_IDLE_WORKERS, max_running: int = MAX_RUNNING) -> None:
+    def __init__(
+        self,
+        max_idle: int = MAX_IDLE_WORKERS,
+        max_running: int = MAX_RUNNING,
+        launcher: Launcher = UNSANDBOXED,
+    ) -> None:
+        self.launcher = launcher  # how its children start (the stage sandbox on the App)
         self.max_idle = max_idle
         self.max_running = max_running
         self.idle: dict[str, Worker] = {}
@@ -330,14 +360,14 @@ class WorkerPool:
         finally:
             turns.release()
 
-    def take(self, key: str, env: Mapping[str, str]) -> Worker:
-        """An idle child for this key, else a new one."""
+    def take(self, key: str, env: Mapping[str, str], model: Path) -> Worker:
+        """An idle child for this key (which names the model), else a new one."""
         worker = self.idle.pop(key, None)
         if worker is not None and worker.alive:
             return worker
         if worker is not None:
             worker.close()
-        return Worker.start(key, env)
+        return Worker.start(key, env, model=model, launcher=self.launcher)
 
     def give_back(self, worker: Worker) -> None:
         if not worker.alive or worker.key in self.idle:
@@ -354,6 +384,17 @@ class WorkerPool:
 
 POOL = WorkerPool()
 atexit.register(POOL.close)
+SANDBOXED_POOLS: dict[int, WorkerPool] = {}  # id(launcher) -> its pool, for as long as the process
+
+
+def pool_for(launcher: Launcher) -> WorkerPool:
+    """The pool whose children start through `launcher` (POOL for unsandboxed ones)."""
+    if launcher is UNSANDBOXED:
+        return POOL
+    if id(launcher) not in SANDBOXED_POOLS:
+        SANDBOXED_POOLS[id(launcher)] = pool = WorkerPool(launcher=launcher)
+        atexit.register(pool.close)
+    return SANDBOXED_POOLS[id(launcher)]
 
 
 # ---- the runtime ------------------------------------------------------------------------------------
@@ -364,8 +405,9 @@ class LocalRuntime:
 
     name = NAME
 
-    def __init__(self, pool: WorkerPool = POOL) -> None:
-        self.pool = pool
+    def __init__(self, pool: WorkerPool | Launcher = POOL) -> None:
+        """`pool`: the warm children's pool, or the launcher whose pool to use (the registry's call)."""
+        self.pool = pool if isinstance(pool, WorkerPool) else pool_for(pool)
 
     def default_model(self) -> str | None:
         path = default_model_path()
@@ -393,9 +435,9 @@ class LocalRuntime:
         """Generate on a warm child, given back after a success; killed on anything else."""
         env = allowed_env(request.env)
         key = json.dumps([str(model), generation.ctx, generation.threads, sorted(env.items())])
-        worker = self.pool.take(key, env)
+        worker = self.pool.take(key, env, model)
         try:
-            async for delta in self.generate(worker, request, model, generation, answer, deadline):
+            async for delta in self.generate(worker, request, generation, answer, deadline):
                 yield delta
         except RuntimeFailed as exc:  # timed out, crashed or failed: a child mid-job is never reused
             worker.close()
@@ -410,14 +452,13 @@ class LocalRuntime:
         self,
         worker: Worker,
         request: RunRequest,
-        model: Path,
         generation: Generation,
         answer: Answer,
         deadline: float,
     ) -> AsyncIterator[TextDelta]:
         """The answer, then (when the engine reads a choice from it that it lacks) the choice."""
         messages = [{"role": "user", "content": request.prompt}]
-        job = job_for(model, generation, messages)
+        job = job_for(worker.model, generation, messages)
         if request.schema is not None:
             job.update(schema=request.schema, max_tokens=max(generation.max_tokens, 512))
         async for delta in worker.job(job, answer, deadline):
@@ -428,7 +469,7 @@ class LocalRuntime:
         asked = [*messages, {"role": "assistant", "content": answer.text}]
         asked.append({"role": "user", "content": decision.question})
         choice = Answer()
-        job = job_for(model, generation, asked, max_tokens=DECISION_MAX_TOKENS)
+        job = job_for(worker.model, generation, asked, max_tokens=DECISION_MAX_TOKENS)
         job.update(choices=list(decision.lines), temperature=0.0)
         async for _ in worker.job(job, choice, deadline):
             pass

@@ -16,6 +16,10 @@
   Cancelling the consuming task kills the group at once and lets `CancelledError` through.
 - stdout is capped (`MAX_OUTPUT_BYTES`); past the cap the group is killed and the run fails.
 - The environment is built by `allowed_env`: an allowlist, never the app's own `AQM_*` secrets.
+- Where the process starts is a `Launcher`'s choice: `UNSANDBOXED` runs the argv as it is (local
+  `aqm run`), `app.runtimes.sandbox.Sandbox` inside bubblewrap (the App; `aqm run --sandbox`).
+  Files a CLI is given by path (its MCP config, output schema, input) are asked of the run's
+  `Stage`, which puts them where that process, and only it, can read them.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -84,17 +90,98 @@ def _is_allowed(name: str, credentials: Collection[str]) -> bool:
     )
 
 
-@contextlib.contextmanager
-def private_file(text: str, *, suffix: str, prefix: str = "aqm-") -> Iterator[Path]:
-    """A temporary file only we can read (mode 0600, outside the workspace), deleted afterwards."""
-    fd, name = tempfile.mkstemp(suffix=suffix, prefix=prefix)
-    path = Path(name)
-    try:
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How to start one stage process: the argv and environment to exec, the descriptors it inherits."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    pass_fds: tuple[int, ...] = ()
+
+
+class Stage(Protocol):
+    """One run of one stage process: the files it is given by path, and how it is started."""
+
+    def file(self, name: str, text: str) -> Path:
+        """Make `text` readable by the stage at the returned path (`name` may hold folders)."""
+        ...
+
+    def link(self, name: str, source: Path) -> Path:
+        """Make the existing file `source` visible to the stage at the returned path."""
+        ...
+
+    def launch(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Launch:
+        """What to exec for `argv`, which the stage sees running in `cwd` with `env`.
+
+        FileNotFoundError when the stage could not find `argv[0]`, as exec would raise it."""
+        ...
+
+
+class Launcher(Protocol):
+    """Where stage processes start: `UNSANDBOXED`, or `app.runtimes.sandbox.Sandbox`."""
+
+    def stage(self) -> contextlib.AbstractContextManager[Stage]:
+        """A run's stage: its files exist until the context exits."""
+        ...
+
+
+@dataclass(slots=True)
+class UnsandboxedStage:
+    """The process runs as it is; its files sit in a private temporary folder, deleted afterwards.
+
+    (A SIGKILLed worker leaves that folder behind: the sandbox passes files as descriptors instead.)
+    """
+
+    folder: Path | None = None
+    created: list[Path] = field(default_factory=list)
+
+    def _path(self, name: str) -> Path:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="aqm-stage-"))  # mode 0700: ours alone
+        path = self.folder / name
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
+
+    def file(self, name: str, text: str) -> Path:
+        path = self._path(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+        return path
+
+    def link(self, name: str, source: Path) -> Path:
+        path = self._path(name)
+        path.symlink_to(source)
+        return path
+
+    def launch(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Launch:
+        return Launch(tuple(argv), dict(env))
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Unsandboxed:
+    """Stage processes run as the orchestrator's user, seeing what it sees (local `aqm run`)."""
+
+    @contextlib.contextmanager
+    def stage(self) -> Iterator[Stage]:
+        stage = UnsandboxedStage()
+        try:
+            yield stage
+        finally:
+            stage.close()
+
+
+UNSANDBOXED: Launcher = Unsandboxed()
+
+
+class ProcessRuntime:
+    """The base of the adapters that start a process per stage: which launcher starts it."""
+
+    def __init__(self, launcher: Launcher = UNSANDBOXED) -> None:
+        self.launcher = launcher
 
 
 class OutputParser(Protocol):
@@ -115,6 +202,7 @@ async def run_cli(
     request: RunRequest,
     env: Mapping[str, str],
     install_hint: str,
+    stage: Stage | None = None,
 ) -> AsyncGenerator[RuntimeEvent, None]:
     """Run an LLM CLI for one request: stream the parser's events, then its `Finished`."""
     async with run_process(
@@ -124,6 +212,7 @@ async def run_cli(
         env=env,
         timeout_s=request.timeout_s,
         install_hint=install_hint,
+        stage=stage,
     ) as child:
         async for line in child:
             for event in parser.feed(line):
@@ -142,10 +231,13 @@ def run_process(
     kill_grace_s: float = KILL_GRACE_S,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
     stderr_tail_bytes: int = STDERR_TAIL_BYTES,
+    stage: Stage | None = None,
 ) -> ChildProcess:
-    """Prepare a child process; it starts when entered with `async with`."""
+    """Prepare a child process; it starts when entered with `async with` (through `stage`'s launch,
+    default: as it is)."""
     return ChildProcess(
         argv,
+        stage=stage or UnsandboxedStage(),
         stdin=stdin.encode("utf-8") if isinstance(stdin, str) else stdin,
         cwd=cwd,
         env=env,
@@ -164,6 +256,7 @@ class ChildProcess:
         self,
         argv: Sequence[str],
         *,
+        stage: Stage,
         stdin: bytes | None,
         cwd: Path,
         env: Mapping[str, str],
@@ -177,6 +270,7 @@ class ChildProcess:
             raise RuntimeFailed("nothing to run: the command is empty")
         self.argv = tuple(argv)
         self.name = Path(argv[0]).name
+        self._stage = stage
         self._stdin, self._cwd, self._env = stdin, cwd, dict(env)
         self.timeout_s, self._install_hint, self._kill_grace_s = timeout_s, install_hint, kill_grace_s
         self._max_output_bytes, self._stderr_tail_bytes = max_output_bytes, stderr_tail_bytes
@@ -219,13 +313,15 @@ class ChildProcess:
         if not self._cwd.is_dir():
             raise RuntimeFailed(f"cannot run {self.name}: working directory {self._cwd} does not exist")
         try:
+            launch = self._stage.launch(self.argv, env=self._env, cwd=self._cwd)  # FileNotFoundError too
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
+                *launch.argv,
                 stdin=asyncio.subprocess.DEVNULL if self._stdin is None else asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=self._cwd,
-                env=self._env,
+                env=launch.env,
+                pass_fds=launch.pass_fds,
                 start_new_session=True,  # its own process group, killed as one
             )
         except FileNotFoundError as exc:

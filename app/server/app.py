@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.errors import TaskError
-from app.github.handler import Services
+from app.github.handler import Services, launcher_for
 from app.github.webhook import BadDelivery, DeliveryHeaders, action_of, delivery_key, verify_signature
 from app.queue import ArqQueue, InProcessQueue, JobQueue
 from app.settings import Settings
@@ -56,11 +56,12 @@ class TaskPublic(BaseModel):
 def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The app for these settings; `github_transport` points githubkit at a simulator."""
     settings.require_github()
+    launcher = launcher_for(settings) if settings.github_configured else None  # refuse to start without
     api_token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_urlsafe(24)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await Services.start(settings, github_transport=github_transport)
+        services = await Services.start(settings, github_transport=github_transport, launcher=launcher)
         queue: JobQueue = (
             ArqQueue(settings.redis_url)
             if settings.redis_url

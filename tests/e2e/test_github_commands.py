@@ -6,6 +6,7 @@ simulator over HTTP (in process), command stages in real git workspaces.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from app.playground.simulator import Deliverer, GitHubSimulator, Seeded
 from app.store.github import TaskLink
 from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline, settle
 
-# `check` passes only once the marker exists (outside the workspace) and greet.py is in the workspace
+# `check` passes only once the marker exists (outside the workspace, in a folder on PATH: the one kind
+# of outside folder a sandboxed stage sees, read-only) and greet.py is in the workspace
 FLAKY = """\
 agents:
   - id: writer
@@ -69,8 +71,11 @@ agents:
 
 
 @pytest.fixture
-def marker(tmp_path: Path) -> Path:
-    return tmp_path / "checks-fixed"
+def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    return tools / "checks-fixed"
 
 
 @pytest.fixture

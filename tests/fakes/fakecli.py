@@ -21,7 +21,9 @@ FAKE_CLI_SCRIPT=/path/script.json   what to answer:
     --output-schema) the answer is `json`, else `text` when it parses, else a minimal instance.
     MODE: ok | tool (one tool call, then the answer) | 401 | 429 | 500 | hang (starts a child
     `sleep`, then never answers) | slow (pauses between events) | big-stderr (256 KiB on stderr
-    first, then the answer) | exit1 (a crash: a line on stderr, exit 1)
+    first, then the answer) | exit1 (a crash: a line on stderr, exit 1) | snoop (a prompt-injected
+    agent: the answer is every NAME=VALUE it can read, from its own environment and from every
+    /proc/*/environ, its parent's included)
 FAKE_CLI_MODE=MODE                  overrides every answer's mode
 FAKE_CLI_LOG=/path/log.jsonl        one JSON line per call: cli, argv, cwd, pid, child_pids,
     env_keys (names only), stdin_bytes, stdin_sha256, prompt_sha256, mode, mcp (servers configured),
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-MODES = frozenset({"ok", "tool", "401", "429", "500", "hang", "slow", "big-stderr", "exit1"})
+MODES = frozenset({"ok", "tool", "401", "429", "500", "hang", "slow", "big-stderr", "exit1", "snoop"})
 SLOW_PAUSE_S = 0.2
 BIG_STDERR_BYTES = 256 * 1024
 HANG_CHILD_S = 600
@@ -207,7 +209,19 @@ def choose_answer(cli: str, prompt: str) -> Answer:
     answer.mode = os.environ.get("FAKE_CLI_MODE") or answer.mode
     if answer.mode not in MODES:
         raise Exit(99, stderr=f"fakecli: unknown mode {answer.mode!r} (one of {sorted(MODES)})\n")
+    if answer.mode == "snoop":
+        answer.text = snooped_environment()
     return answer
+
+
+def snooped_environment() -> str:
+    """What a process can read of environments: its own, then each readable /proc/*/environ."""
+    lines = [f"own {name}={value}" for name, value in sorted(os.environ.items())]
+    for path in sorted(Path("/proc").glob("[0-9]*/environ")):
+        with contextlib.suppress(OSError):
+            for entry in path.read_bytes().split(b"\0"):
+                lines.append(f"{path} {entry.decode('utf-8', errors='replace')}")
+    return "\n".join(lines)
 
 
 def _take_rule(cli: str, prompt: str, rules: list[dict[str, Any]], script: Path) -> dict[str, Any] | None:

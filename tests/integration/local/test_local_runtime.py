@@ -34,8 +34,8 @@ class RecordingPool(WorkerPool):
         super().__init__(max_running=1)
         self.taken: list[Worker] = []
 
-    def take(self, key: str, env: dict[str, str]) -> Worker:  # type: ignore[override]
-        worker = super().take(key, env)
+    def take(self, key: str, env: dict[str, str], model: Path) -> Worker:  # type: ignore[override]
+        worker = super().take(key, env, model)
         self.taken.append(worker)
         return worker
 

@@ -269,6 +269,4 @@ async def test_parallel_calls_share_a_rules_times(fake_clis: FakeClis, ws: Path)
     runs = [finish(get_runtime("gemini"), request(ws)) for _ in range(5)]
     outputs = sorted(f.output for f in await asyncio.gather(*runs))
     assert outputs == ["default"] * 3 + ["scripted"] * 2
-    assert json.loads((fake_clis.script_path.with_name("fake-cli-script.json.counts.json")).read_text()) == {
-        "0": 2
-    }
+    assert json.loads((fake_clis.script_path.with_name("script.json.counts.json")).read_text()) == {"0": 2}

@@ -599,3 +599,9 @@ def test_a_task_problem_with_hostile_text_stays_inert(hostile: str) -> None:
     body = render.task_problem_reply("octocat", RunCommand(), hostile, then=hostile, then_words=hostile)
     assert body.startswith("@octocat, ")  # the one ping: the commenter
     assert_inert(body.removeprefix("@octocat, "))
+
+
+def test_a_card_warns_when_stages_run_unsandboxed() -> None:
+    warned = card(state(), unsandboxed=True)
+    assert "unsandboxed" in warned and "AQM_UNSAFE_UNSANDBOXED_STAGES" in warned
+    assert "unsandboxed" not in card(state())

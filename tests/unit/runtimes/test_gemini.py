@@ -19,6 +19,7 @@ from app.runtimes.gemini import (
     mcp_home,
     settings_with_mcp,
 )
+from app.runtimes.process import UNSANDBOXED
 from app.spec.models import McpServer
 
 # Recorded lines (llm-clis.md 2.2 and 2.3), ids and timestamps shortened.
@@ -147,7 +148,8 @@ def test_mcp_home_is_a_temporary_gemini_home_linking_the_users_login(tmp_path: P
     user_dir.mkdir()
     (user_dir / "settings.json").write_text('{"general": {"maxAttempts": 1}}')
     (user_dir / "oauth_creds.json").write_text("{}")
-    with mcp_home((McpServer(server="github"),), environ={"HOME": str(tmp_path)}) as home:
+    with UNSANDBOXED.stage() as stage:
+        home = mcp_home((McpServer(server="github"),), environ={"HOME": str(tmp_path)}, stage=stage)
         assert home is not None
         settings = json.loads((home / ".gemini" / "settings.json").read_text())
         assert settings["general"] == {"maxAttempts": 1} and list(settings["mcpServers"]) == ["github"]
@@ -156,8 +158,8 @@ def test_mcp_home_is_a_temporary_gemini_home_linking_the_users_login(tmp_path: P
 
 
 def test_no_mcp_servers_no_temporary_home() -> None:
-    with mcp_home((), environ={}) as home:
-        assert home is None
+    with UNSANDBOXED.stage() as stage:
+        assert mcp_home((), environ={}, stage=stage) is None
 
 
 CREDENTIALS = {
