@@ -329,7 +329,7 @@ class Machine:
                 branch=branch.id,
                 status=status,
                 line=summary_line(output),
-                kind=step.kind,
+                kind="agent" if step.kind == "gate" else step.kind,  # as stored: a judged stage is an agent's
             )
             history = self.state.history
             if step.stage in map(attrgetter("number"), history):  # a stage finished again

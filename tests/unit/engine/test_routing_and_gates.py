@@ -447,3 +447,12 @@ def test_a_failing_branch_stops_its_running_siblings() -> None:
     state, _ = decide(spec, state, StageFinished(1, "x"))
     state, commands = decide(spec, state, StageFailed(2, "boom"))
     assert StopStages((3,)) in commands and state.status == TaskStatus.FAILED
+
+
+def test_a_judged_stage_is_remembered_as_the_agents_as_a_resumed_task_rebuilds_it() -> None:
+    run = Run(spec_of(REVIEW_LOOP), verdicts={"review": [("approved", "ok")]}).start()
+    assert [(h.agent_id, h.kind) for h in run.state.history] == [
+        ("dev", "agent"),
+        ("review", "agent"),
+        ("ship", "agent"),
+    ]
