@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.engine.commands import RunStage, StopStages
+from app.engine.commands import RunStage, SaveStage, StopStages
 from app.engine.decide import decide
 from app.engine.events import HumanDecided, StageFailed
 from app.engine.state import TaskStatus
@@ -248,12 +248,28 @@ def test_an_auto_agent_that_names_nobody_leaves_a_note() -> None:
     )
 
 
-def test_a_condition_whose_key_is_missing_fails_where_aqm_would_have_matched_the_word() -> None:
-    run = Run(
-        spec_of(CONDITIONAL.replace("!= critical", "== low")), answers={"a": ["This is critical!"]}
-    ).start()
+@pytest.mark.parametrize(
+    ("condition", "output"),
+    [("severity == low", "This is critical!"), ("severity in [low, high]", "This is high priority.")],
+    ids=["==", "in"],
+)
+def test_a_condition_whose_key_is_missing_fails_where_aqm_would_have_matched_the_word(
+    condition: str, output: str
+) -> None:
+    spec = spec_of(CONDITIONAL.replace("severity != critical", condition))
+    run = Run(spec, answers={"a": [output]}).start()
     assert (run.agents, run.state.status) == (["a"], TaskStatus.FAILED)
     assert "has no 'SEVERITY: <value>' line" in (run.state.error or "")
+
+
+def test_a_negated_condition_never_counts_as_aqms_word_match() -> None:
+    spec = spec_of(
+        CONDITIONAL.replace("severity == critical", "severity not in [critical]").replace(
+            "severity != critical", "not severity == critical"
+        )
+    )
+    run = Run(spec, answers={"a": ["SEVERITY: critical\nIt is critical."]}).start()
+    assert (run.agents, run.state.status) == (["a"], TaskStatus.COMPLETED)
 
 
 def test_a_condition_whose_key_is_missing_and_whose_word_is_absent_ends_the_branch() -> None:
@@ -456,3 +472,21 @@ def test_a_judged_stage_is_remembered_as_the_agents_as_a_resumed_task_rebuilds_i
         ("review", "agent"),
         ("ship", "agent"),
     ]
+
+
+def test_a_session_whose_result_names_no_agent_fails_as_its_own_stage() -> None:
+    spec = spec_of("""
+    agents:
+      - id: talk
+        type: session
+        participants: [x, y]
+        max_rounds: 1
+        handoffs: [{to: "*", condition: auto}]
+      - {id: x, runtime: claude}
+      - {id: y, runtime: claude}
+    """)
+    run = Run(spec, answers={"x": ["VOTE: AGREE"], "y": ["VOTE: AGREE\nHANDOFF: nobody"]}).start()
+    assert run.state.status == TaskStatus.FAILED
+    assert "(talk) failed: 'talk' wrote HANDOFF: nobody" in (run.state.error or "")
+    failed = [s for s in run.commands if isinstance(s, SaveStage) and s.status == "failed"]
+    assert [(s.agent_id, s.kind) for s in failed] == [("talk", "session")]
