@@ -135,6 +135,8 @@ def _report(
         print(f"Valid — {shown} ({_summary(pipeline)})")
         for warning in _shown(list(pipeline.warnings), reader):
             print(f"warning: {warning.render()}", file=sys.stderr)
+        for note in _shown(list(pipeline.notes), reader):
+            print(f"note: {note.render()}", file=sys.stderr)
         failed = failed or (strict and bool(pipeline.warnings))
     return 1 if failed else 0
 

@@ -147,8 +147,7 @@ class Machine:
             note = (
                 f"entry_point auto: no usable answer ({event.detail or 'none'}); starting with '{agent_id}'"
             )
-            self.state = self.state.model_copy(update={"notes": (*self.state.notes, note)})
-            self.notify("note", note)
+            self.note(note)
         self.state = self.state.model_copy(update={"entry_agent": agent_id})
         self.start("1", Step(kind="agent", agent_id=agent_id, input=self.state.description))
 
@@ -330,7 +329,7 @@ class Machine:
                 branch=branch.id,
                 status=status,
                 line=summary_line(output),
-                kind=step.kind,
+                kind="agent" if step.kind == "gate" else step.kind,  # as stored: a judged stage is an agent's
             )
             history = self.state.history
             if step.stage in map(attrgetter("number"), history):  # a stage finished again
@@ -359,17 +358,39 @@ class Machine:
         verdict: str | None,
         reason: str | None,
     ) -> None:
-        targets = route(agent, stage_input, output, verdict, reason, self.spec.pipeline)
+        routed = route(agent, stage_input, output, verdict, reason, self.spec.pipeline)
         branch = self.state.branch(branch_id)
-        if not targets:
+        if routed.problem is not None:
+            self.fail_routing(branch, agent, stage, output, routed.problem)
+            return
+        if routed.note is not None:
+            self.note(routed.note, stage=stage, agent_id=agent.id)
+        if not routed.targets:
             self.end_branch(branch, agent, verdict, reason)
             return
-        (first, payload), *others = targets
+        (first, payload), *others = routed.targets
         self.start(branch_id, Step(kind="agent", agent_id=first, input=payload))
         for target, extra_payload in others:
             if self.state.status in ENDED:
                 return
             self.fork(branch, stage, target, extra_payload)
+
+    def fail_routing(self, branch: Branch, agent: Agent, stage: int, output: str, problem: str) -> None:
+        """A finished stage whose output cannot be routed: recorded as failed, and the task fails."""
+        if branch.step is not None and branch.step.stage == stage:
+            self.record(branch, branch.step, output, status="failed", error=problem)
+        else:  # a session's result, recorded by the session
+            self.commands.append(
+                SaveStage(
+                    stage, agent.id, branch.id, "session", status="failed", error=problem, finished=True
+                )
+            )
+        self.fail(f"Stage {stage} ({agent.id}) failed: {problem}", stage=stage)
+
+    def note(self, text: str, *, stage: int | None = None, agent_id: str | None = None) -> None:
+        """Keep a remark with the task (shown by `aqm status` and on GitHub) and publish it."""
+        self.state = self.state.model_copy(update={"notes": (*self.state.notes, text)})
+        self.notify("note", text, stage=stage, agent_id=agent_id)
 
     def fork(self, parent: Branch, stage: int, agent_id: str, payload: str) -> None:
         child_id = f"{parent.id}.{self.state.next_branch}"

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+)?([A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*:[ \t]*(.*?)[ \t]*$")
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _CHUNK_ID = re.compile(r"^C-\d{3,}$", re.IGNORECASE)
 _FENCE = re.compile(r"^[ \t]*(```|~~~)")
+_LOOSE_HANDOFF = re.compile(r"HANDOFF:[ \t]*([^\n]*)", re.IGNORECASE)
 _JSON_BLOCK = re.compile(r"```(?:json)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
 
 
@@ -56,14 +57,33 @@ def handoff_targets(output: str) -> list[str]:
 
     `HANDOFF: qa.` or `HANDOFF: qa  # because` name `qa`: trailing punctuation and comments
     are dropped instead of producing an id that matches nothing (aqm's defect)."""
-    targets: list[str] = []
-    for value in directive_values(output, "HANDOFF"):
+    return [word for word in handoff_words(output) if _ID.match(word)]
+
+
+def handoff_words(output: str) -> list[str]:
+    """Every name the output's HANDOFF: lines give, ids or not (`*`, `none`), deduplicated, in order.
+
+    The engine fails a stage whose HANDOFF names no agent instead of ignoring the word."""
+    return _names(directive_values(output, "HANDOFF"))
+
+
+def loose_handoff_words(output: str) -> list[str]:
+    """What aqm would read as HANDOFF names: `HANDOFF:` anywhere, also mid-line and in code blocks.
+
+    Only used to explain, never to route: an agent whose HANDOFF is not at the start of a line
+    would silently end its branch here while aqm would follow it."""
+    return _names(m.group(1) for m in _LOOSE_HANDOFF.finditer(output))
+
+
+def _names(values: Iterable[str]) -> list[str]:
+    names: list[str] = []
+    for value in values:
         for part in value.split("#", 1)[0].split(","):
             word = part.strip().strip("`*'\"").rstrip(".;:!)")
-            word = word.split()[0] if word.split() else ""
-            if _ID.match(word) and word not in targets:
-                targets.append(word)
-    return targets
+            word = word.split()[0] if word.split() else ("*" if "*" in part else "")
+            if word and word not in names:
+                names.append(word)
+    return names
 
 
 def chunk_ids(values: list[str]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.spec.loader import Pipeline
-from app.spec.models import Agent
+from app.spec.models import Agent, Handoff
 
 
 def _agent_summary(agent: Agent) -> str:
@@ -43,13 +43,16 @@ def render_text(pipeline: Pipeline) -> str:
     for agent in pipeline.agents:
         lines.append(f"  {agent.id} [{_agent_summary(agent)}]")
         for handoff in agent.handoffs:
-            targets = (
-                "any agent named by HANDOFF:" if handoff.targets == ("*",) else ", ".join(handoff.targets)
-            )
+            targets = "any agent named by HANDOFF:" if _any_agent(handoff) else ", ".join(handoff.targets)
             lines.append(f"    -> {targets}  ({handoff.condition})")
         if not agent.handoffs:
             lines.append("    -> (end)")
     return "\n".join(lines)
+
+
+def _any_agent(handoff: Handoff) -> bool:
+    """`to: "*"`, or any `to` under condition: auto (ignored there, as in aqm): the agent names its target."""
+    return handoff.targets == ("*",) or handoff.condition.strip() == "auto"
 
 
 def _label(text: str) -> str:
@@ -69,13 +72,12 @@ def render_mermaid(pipeline: Pipeline) -> str:
         label = _label(f"{agent.display_name}\n{_agent_summary(agent)}").replace("\n", "<br/>")
         shape = ("{{", "}}") if agent.type == "session" else ("[", "]")
         lines.append(f'  {agent.id}{shape[0]}"{label}"{shape[1]}')
-    if any(h.targets == ("*",) for a in pipeline.agents for h in a.handoffs):
+    if any(_any_agent(h) for a in pipeline.agents for h in a.handoffs):
         lines.append('  any_agent(["any agent (HANDOFF:)"])')
     for agent in pipeline.agents:
         for participant in agent.participants if agent.type == "session" else []:
             lines.append(f"  {agent.id} -.- {participant}")
         for handoff in agent.handoffs:
-            for target in handoff.targets:
-                node = "any_agent" if target == "*" else target
+            for node in ("any_agent",) if _any_agent(handoff) else handoff.targets:
                 lines.append(f'  {agent.id} -->|"{_label(handoff.condition)}"| {node}')
     return "\n".join(lines)

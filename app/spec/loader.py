@@ -61,6 +61,7 @@ class Pipeline:
     locations: Mapping[str, Located]  # agent id -> where its id was written
     param_fields: frozenset[tuple[str, str]] = frozenset()  # (agent id, field) filled from ${{ params }}
     warnings: tuple[SpecError, ...] = ()
+    notes: tuple[SpecError, ...] = ()  # remarks that change nothing (`to` ignored under auto)
     by_id: Mapping[str, Agent] = field(init=False, repr=False, compare=False)  # looked up every stage
 
     def __post_init__(self) -> None:
@@ -141,6 +142,7 @@ class _Loader:
         self.config = config
         self.errors: list[SpecError] = []
         self.warnings: list[SpecError] = []
+        self.notes: list[SpecError] = []
         self.params: dict[str, ParamValue] = {}
         self.param_fields: set[tuple[str, str]] = set()
         self.abstract: set[str] = set()
@@ -164,7 +166,7 @@ class _Loader:
         locations = {agent.id: raw.at for agent, raw in agents}
         param_fields = _param_fields_by_id(self.param_fields, data)
         context = CheckContext(self.config, {a.id: raw for a, raw in agents}, self.abstract, self.known)
-        self.errors += check_pipeline([a for a, _ in agents], context, self.warnings)
+        self.errors += check_pipeline([a for a, _ in agents], context, self.warnings, self.notes)
         if not agents and not self.errors:
             self.errors.append(
                 doc.positions.error(
@@ -184,6 +186,7 @@ class _Loader:
             locations=locations,
             param_fields=param_fields,
             warnings=tuple(self.warnings),
+            notes=tuple(self.notes),
         )
 
     # ---- params -------------------------------------------------------------------------

@@ -68,7 +68,10 @@ AGENT_ONLY = (
 )
 
 
-def check_pipeline(agents: list[Agent], context: CheckContext, warnings: list[SpecError]) -> list[SpecError]:
+def check_pipeline(
+    agents: list[Agent], context: CheckContext, warnings: list[SpecError], notes: list[SpecError]
+) -> list[SpecError]:
+    """The errors of a pipeline; `warnings` (--strict fails on them) and `notes` (never) are added to."""
     ids = {a.id for a in agents}
     errors: list[SpecError] = []
     for agent in agents:
@@ -78,6 +81,7 @@ def check_pipeline(agents: list[Agent], context: CheckContext, warnings: list[Sp
                 context.error(agent, problem.sub, problem.message, fix=problem.fix, key=problem.key)
             )
         errors += _check_conditions(agent, context) + _check_templates(agent, context)
+        notes += _ignored_targets(agent, context)
         if agent.type == "agent" and agent.chunks is not None:
             warnings.append(
                 context.error(agent, ("chunks",), "'chunks' only has an effect on sessions", key=True)
@@ -192,8 +196,25 @@ def _reference_problem(
     return f"'{target}' does not exist", suggest(target, choices) or "define an agent with that id"
 
 
+def _ignored_targets(agent: Agent, ctx: CheckContext) -> list[SpecError]:
+    """A note for each `to` other than '*' under condition: auto, which aqm and we ignore."""
+    return [
+        ctx.error(
+            agent,
+            ("handoffs", i, "to"),
+            f"to: '{', '.join(handoff.targets)}' is ignored under condition: auto (in agent '{agent.id}'): "
+            "the agent's HANDOFF: line may name any agent of the pipeline",
+            fix="write to: '*' to say so",
+        )
+        for i, handoff in enumerate(agent.handoffs)
+        if handoff.condition.strip() == "auto" and handoff.targets != ("*",)
+    ]
+
+
 def _handoff_problems(agent: Agent, ctx: CheckContext, ids: set[str]) -> Iterator[Problem]:
     for i, handoff in enumerate(agent.handoffs):
+        if handoff.condition.strip() == "auto":
+            continue  # its `to` is ignored (a note, above); the HANDOFF line is checked at run time
         for target in handoff.targets:
             if target == "*":
                 if handoff.condition.strip() != "auto":

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.errors import ConfigError
+from app.errors import ConfigError, TaskError
 from app.playground.simulator import GitHubSimulator, Seeded
 from app.server.app import create_app
 from app.settings import Settings
@@ -55,7 +55,7 @@ async def test_a_bad_signature_is_401_and_nothing_is_stored(app: FastAPI) -> Non
     assert (response.status_code, unsigned.status_code) == (401, 401)
     store = app.state.services.github_store
     for delivery_id in ("d-1", "d-2"):
-        with pytest.raises(Exception, match="No delivery"):
+        with pytest.raises(TaskError, match="No delivery"):
             await store.get_delivery(delivery_id)
 
 

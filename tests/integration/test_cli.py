@@ -120,6 +120,16 @@ def test_a_broken_config_yaml_is_an_error_not_defaults(project: Path) -> None:
     )
 
 
+def test_validate_notes_an_ignored_to_under_auto_and_passes_even_strict(project: Path) -> None:
+    (project / ".aqm/pipelines/default.yaml").write_text(
+        "agents:\n  - {id: a, runtime: claude, handoffs: [{to: b, condition: auto}]}\n  - {id: b, runtime: claude}\n"
+    )
+    result = aqm("validate", "--strict", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "note: .aqm/pipelines/default.yaml:2:" in result.stderr
+    assert "to: 'b' is ignored under condition: auto" in result.stderr
+
+
 def test_validate_strict_fails_on_warnings(project: Path) -> None:
     (project / ".aqm/pipelines/default.yaml").write_text(
         "agents:\n  - {id: a, runtime: claude, chunks: {}}\n"

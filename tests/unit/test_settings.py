@@ -60,8 +60,34 @@ def test_the_private_key_is_read_from_its_file(tmp_path: Path) -> None:
     assert settings.private_key().startswith("-----BEGIN")
 
 
-def test_no_github_settings_need_no_secret() -> None:
-    Settings().require_github()
+# settings -> the variable `aqm serve` says is missing before it accepts webhooks (None: it serves)
+REQUIRED = {
+    "no GitHub settings need no secret (webhooks answer 503)": ({}, None),
+    "a token needs the webhook secret": ({"github_token": "t"}, "AQM_GITHUB_WEBHOOK_SECRET"),
+    "a token with the secret serves": ({"github_token": "t", "github_webhook_secret": "s"}, None),
+    "an App id needs its private key": (
+        {"github_app_id": "1", "github_webhook_secret": "s"},
+        "AQM_GITHUB_PRIVATE_KEY_PATH",
+    ),
+    "an App id with its key and the secret serves": (
+        {"github_app_id": "1", "github_private_key": "-----BEGIN KEY-----", "github_webhook_secret": "s"},
+        None,
+    ),
+}
+
+
+def missing_variable(settings: Settings) -> str | None:
+    try:
+        settings.require_github()
+    except ConfigError as exc:
+        return exc.variable
+    return None
+
+
+@pytest.mark.parametrize(("given", "missing"), list(REQUIRED.values()), ids=list(REQUIRED))
+def test_what_serving_webhooks_requires(given: dict[str, str], missing: str | None) -> None:
+    settings = Settings(**given)  # type: ignore[arg-type]
+    assert (settings.github_configured, missing_variable(settings)) == (bool(given), missing)
 
 
 def test_importing_settings_builds_nothing() -> None:

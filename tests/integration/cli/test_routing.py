@@ -108,3 +108,66 @@ def test_max_parallel_one_runs_fan_out_branches_one_after_the_other(project: Pro
 
     first, second = sorted([project.calls("gemini")[0]["started"], project.calls("codex")[0]["started"]])
     assert second - first >= 0.5  # the second began only after the first (>= its delay) had ended
+
+
+# aqm's public registry routes an incident like this: `condition: auto` with `to` naming one
+# agent, the router's HANDOFF line naming another (aqm ignores `to` under auto)
+INCIDENT = """
+    agents:
+      - id: detector
+        runtime: claude
+        system_prompt: "Detect: {{ input }}"
+        handoffs: [{to: severity_router, condition: auto}]
+      - id: severity_router
+        runtime: claude
+        system_prompt: "Route by severity: {{ input }}"
+        handoffs: [{to: low_fix, condition: auto}]
+      - id: low_fix
+        runtime: claude
+        system_prompt: "Quick fix: {{ input }}"
+        handoffs: [{to: verifier}]
+      - id: critical_fix
+        runtime: claude
+        system_prompt: "Critical fix: {{ input }}"
+        handoffs: [{to: verifier}]
+      - id: verifier
+        runtime: claude
+        system_prompt: "Verify: {{ input }}"
+        handoffs: [{to: postmortem}]
+      - id: postmortem
+        runtime: claude
+        system_prompt: "Postmortem: {{ input }}"
+"""
+
+
+def test_the_registry_incident_pipeline_runs_its_five_agents_as_aqm_does(project: Project) -> None:
+    project.pipeline(INCIDENT)
+    project.fakes.script(
+        script_rule("claude", match="^Detect:", text="Null pointer in checkout.\nHANDOFF: severity_router"),
+        script_rule("claude", match="^Route by severity:", text="Checkout is down.\nHANDOFF: critical_fix"),
+        script_rule("claude", match="^Critical fix:", text="Patched the null check."),
+        script_rule("claude", match="^Verify:", text="Checkout works again."),
+        script_rule("claude", match="^Postmortem:", text="Root cause: a missing null check."),
+    )
+    validated = project.aqm("validate", "--strict").ok()
+    assert "to: 'severity_router' is ignored under condition: auto" in validated.stderr
+
+    ran = project.run(TASK).ok()
+
+    assert "Status: completed" in ran.stdout
+    rows = stage_rows(project.status(ran.task_id))
+    assert [(row["AGENT"], row["STATUS"]) for row in rows] == [
+        (agent, "completed")
+        for agent in ("detector", "severity_router", "critical_fix", "verifier", "postmortem")
+    ]
+
+
+def test_a_handoff_to_no_agent_fails_the_task_saying_so(project: Project) -> None:
+    project.pipeline(INCIDENT)
+    project.fakes.script(script_rule("claude", text="HANDOFF: severity_routr"))
+
+    ran = project.run(TASK)
+
+    assert ran.returncode != 0 and "Status: failed" in ran.output
+    assert "HANDOFF: severity_routr, which names no agent" in ran.output
+    assert "did you mean 'severity_router'?" in project.status(ran.task_id)

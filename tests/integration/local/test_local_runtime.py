@@ -224,15 +224,15 @@ agents:
   - id: router
     runtime: local
     system_prompt: "Route: {{ input }}"
-    handoffs: [{to: "critic, writer", condition: auto}]
+    handoffs: [{to: "*", condition: auto}]
+  - id: critic
+    runtime: local
+    system_prompt: "Criticise: {{ input }}"
   - id: writer
     runtime: local
     system_prompt: "Write: {{ input }}"
     gate: {type: llm, prompt: "Is this good?"}
     handoffs: [{to: critic, condition: on_approve}]
-  - id: critic
-    runtime: local
-    system_prompt: "Criticise: {{ input }}"
 """
 
 
@@ -243,7 +243,7 @@ def test_every_structured_choice_of_the_engine_is_answered_by_a_local_model(proj
 
     assert ran.returncode == 0 and "Status: completed" in ran.stdout, ran.stdout + ran.stderr
     # entry_point auto chose the first agent (the stub's first enum value), its HANDOFF choice was
-    # constrained to critic or writer (the stub's last line: writer), whose llm gate approved
+    # constrained to an agent of the pipeline (the stub's last line: writer), whose llm gate approved
     stages = [line.split("▶ ")[1] for line in ran.stdout.splitlines() if "▶ " in line]
     assert stages == ["stage 1: router", "stage 2: writer", "stage 3: critic"]
     assert "stage 2: writer approved" in ran.stdout

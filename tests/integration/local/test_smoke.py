@@ -17,6 +17,7 @@ SMOKE_PIPELINE = Path(__file__).with_name("smoke_pipeline.yaml")
 
 
 @pytest.mark.local_model
+@pytest.mark.timeout(360)  # its `aqm run` may take up to 300 s on a loaded machine
 def test_smoke_a_real_local_model_runs_three_stages_and_an_llm_gate(project: LocalProject) -> None:
     project.pipeline(SMOKE_PIPELINE.read_text())
 

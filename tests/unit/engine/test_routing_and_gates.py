@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from app.engine.commands import RunStage, StopStages
+import pytest
+
+from app.engine.commands import RunStage, SaveStage, StopStages
 from app.engine.decide import decide
 from app.engine.events import HumanDecided, StageFailed
 from app.engine.state import TaskStatus
 from app.spec.models import PipelineSettings, ProjectConfig
 
-from .harness import Run, spec_of
+from .harness import Answer, Run, spec_of
 
 LINEAR = """
 agents:
@@ -63,7 +65,7 @@ def test_fan_out_starts_every_branch_before_any_finishes() -> None:
 
     state, commands = decide(spec, state, StageFinished(1, "plan"))
     started = [c.agent_id for c in commands if isinstance(c, RunStage)]
-    assert started == ["c", "b"] or started == ["b", "c"]
+    assert started == ["b", "c"]  # the continuing branch first, then the fork, in `to` order
     assert {b.id for b in state.branches} == {"1", "1.2"}
 
 
@@ -144,12 +146,134 @@ def test_auto_handoff_follows_line_anchored_directives_only() -> None:
     assert Run(spec, answers={"a": [output]}).start().agents == ["a", "b"]
 
 
-def test_auto_handoff_to_an_unknown_agent_ends_the_branch() -> None:
-    spec = spec_of(
-        "agents:\n  - {id: a, runtime: claude, handoffs: [{to: '*', condition: auto}]}\n"
-        "  - {id: b, runtime: claude}\n"
+REGISTRY_INCIDENT = """
+agents:
+  - id: detector
+    runtime: claude
+    handoffs: [{to: severity_router, condition: auto}]
+  - id: severity_router
+    runtime: claude
+    handoffs: [{to: low_fix, condition: auto}]
+  - {id: low_fix, runtime: claude}
+  - {id: critical_fix, runtime: claude, handoffs: [{to: verifier}]}
+  - {id: verifier, runtime: claude, handoffs: [{to: postmortem, condition: auto}]}
+  - {id: postmortem, runtime: claude}
+"""
+
+# detector's, severity_router's and verifier's answers -> agents run, status, what the error names
+AUTO_CASES = {
+    "auto ignores to: the HANDOFF line names any agent (aqm's registry pipeline runs all 5)": (
+        ["HANDOFF: severity_router", "SEVERITY: high\nHANDOFF: critical_fix", "HANDOFF: postmortem"],
+        ["detector", "severity_router", "critical_fix", "verifier", "postmortem"],
+        TaskStatus.COMPLETED,
+        None,
+    ),
+    "a name outside the rule's to list is followed, also one listed nowhere": (
+        ["HANDOFF: low_fix", "", ""],
+        ["detector", "low_fix"],
+        TaskStatus.COMPLETED,
+        None,
+    ),
+    "several names fan out, each once": (
+        ["HANDOFF: low_fix, critical_fix\nHANDOFF: low_fix", "", "HANDOFF: postmortem"],
+        ["detector", "low_fix", "critical_fix", "verifier", "postmortem"],
+        TaskStatus.COMPLETED,
+        None,
+    ),
+    "no HANDOFF line ends the branch, as in aqm (with a note)": (
+        ["nothing to hand off", "", ""],
+        ["detector"],
+        TaskStatus.COMPLETED,
+        None,
+    ),
+    "a HANDOFF naming no agent fails the stage with a did-you-mean": (
+        ["HANDOFF: severity_ruoter", "", ""],
+        ["detector"],
+        TaskStatus.FAILED,
+        "wrote HANDOFF: severity_ruoter, which names no agent of the pipeline",
+    ),
+    "HANDOFF: * names no agent: a failure, not a silent end": (
+        ["HANDOFF: *", "", ""],
+        ["detector"],
+        TaskStatus.FAILED,
+        "wrote HANDOFF: *, which names no agent",
+    ),
+    "one unknown name among known ones fails before anything more runs": (
+        ["HANDOFF: low_fix, nobody", "", ""],
+        ["detector"],
+        TaskStatus.FAILED,
+        "HANDOFF: nobody",
+    ),
+    "a HANDOFF only in a code block fails instead of silently ending (aqm would follow it)": (
+        ["Routing:\n```\nHANDOFF: severity_router\n```", "", ""],
+        ["detector"],
+        TaskStatus.FAILED,
+        "only inside a code block or after other text on its line",
+    ),
+    "a HANDOFF after other text on its line fails too": (
+        ["Done. HANDOFF: severity_router", "", ""],
+        ["detector"],
+        TaskStatus.FAILED,
+        "at the start of a line",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("answers", "agents", "status", "error"), list(AUTO_CASES.values()), ids=list(AUTO_CASES)
+)
+def test_auto_routing(answers: list[str], agents: list[str], status: TaskStatus, error: str | None) -> None:
+    scripted: dict[str, list[Answer]] = {
+        agent: [answer]
+        for agent, answer in zip(["detector", "severity_router", "verifier"], answers, strict=True)
+    }
+    run = Run(spec_of(REGISTRY_INCIDENT), answers=scripted).start()
+    assert (run.agents, run.state.status) == (agents, status)
+    if error is None:
+        assert run.state.error is None
+    else:
+        assert error in (run.state.error or ""), run.state.error
+        assert [s.status for s in run.saved(len(agents)) if s.finished][-1] == "failed"
+
+
+def test_a_misspelt_handoff_names_the_agent_it_probably_meant() -> None:
+    run = Run(spec_of(REGISTRY_INCIDENT), answers={"detector": ["HANDOFF: severity_ruoter"]}).start()
+    assert "did you mean 'severity_router'?" in (run.state.error or "")
+
+
+def test_an_auto_agent_that_names_nobody_leaves_a_note() -> None:
+    run = Run(spec_of(REGISTRY_INCIDENT), answers={"detector": ["all fine"]}).start()
+    assert run.state.notes == (
+        "'detector' (condition: auto) named no agent with a HANDOFF: line, so its branch ends",
     )
-    run = Run(spec, answers={"a": ["HANDOFF: nobody"]}).start()
+
+
+@pytest.mark.parametrize(
+    ("condition", "output"),
+    [("severity == low", "This is critical!"), ("severity in [low, high]", "This is high priority.")],
+    ids=["==", "in"],
+)
+def test_a_condition_whose_key_is_missing_fails_where_aqm_would_have_matched_the_word(
+    condition: str, output: str
+) -> None:
+    spec = spec_of(CONDITIONAL.replace("severity != critical", condition))
+    run = Run(spec, answers={"a": [output]}).start()
+    assert (run.agents, run.state.status) == (["a"], TaskStatus.FAILED)
+    assert "has no 'SEVERITY: <value>' line" in (run.state.error or "")
+
+
+def test_a_negated_condition_never_counts_as_aqms_word_match() -> None:
+    spec = spec_of(
+        CONDITIONAL.replace("severity == critical", "severity not in [critical]").replace(
+            "severity != critical", "not severity == critical"
+        )
+    )
+    run = Run(spec, answers={"a": ["SEVERITY: critical\nIt is critical."]}).start()
+    assert (run.agents, run.state.status) == (["a"], TaskStatus.COMPLETED)
+
+
+def test_a_condition_whose_key_is_missing_and_whose_word_is_absent_ends_the_branch() -> None:
+    run = Run(spec_of(CONDITIONAL.replace("!= critical", "== low")), answers={"a": ["All good."]}).start()
     assert (run.agents, run.state.status) == (["a"], TaskStatus.COMPLETED)
 
 
@@ -339,3 +463,30 @@ def test_a_failing_branch_stops_its_running_siblings() -> None:
     state, _ = decide(spec, state, StageFinished(1, "x"))
     state, commands = decide(spec, state, StageFailed(2, "boom"))
     assert StopStages((3,)) in commands and state.status == TaskStatus.FAILED
+
+
+def test_a_judged_stage_is_remembered_as_the_agents_as_a_resumed_task_rebuilds_it() -> None:
+    run = Run(spec_of(REVIEW_LOOP), verdicts={"review": [("approved", "ok")]}).start()
+    assert [(h.agent_id, h.kind) for h in run.state.history] == [
+        ("dev", "agent"),
+        ("review", "agent"),
+        ("ship", "agent"),
+    ]
+
+
+def test_a_session_whose_result_names_no_agent_fails_as_its_own_stage() -> None:
+    spec = spec_of("""
+    agents:
+      - id: talk
+        type: session
+        participants: [x, y]
+        max_rounds: 1
+        handoffs: [{to: "*", condition: auto}]
+      - {id: x, runtime: claude}
+      - {id: y, runtime: claude}
+    """)
+    run = Run(spec, answers={"x": ["VOTE: AGREE"], "y": ["VOTE: AGREE\nHANDOFF: nobody"]}).start()
+    assert run.state.status == TaskStatus.FAILED
+    assert "(talk) failed: 'talk' wrote HANDOFF: nobody" in (run.state.error or "")
+    failed = [s for s in run.commands if isinstance(s, SaveStage) and s.status == "failed"]
+    assert [(s.agent_id, s.kind) for s in failed] == [("talk", "session")]

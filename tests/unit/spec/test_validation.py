@@ -341,6 +341,23 @@ def test_chunks_on_an_agent_is_a_warning_not_an_error() -> None:
     assert [w.message for w in pipeline.warnings] == ["'chunks' only has an effect on sessions"]
 
 
+def test_to_under_condition_auto_is_a_note_not_an_error_even_when_it_names_no_agent() -> None:
+    pipeline = load(
+        "agents:\n"
+        "  - {id: a, runtime: claude, handoffs: [{to: router, condition: auto}, {to: '*', condition: auto}]}\n"
+        "  - {id: b, runtime: claude}\n"
+    )
+    assert pipeline.warnings == ()
+    assert [(n.line, n.column, n.message) for n in pipeline.notes] == [
+        (
+            2,
+            46,
+            "to: 'router' is ignored under condition: auto (in agent 'a'): "
+            "the agent's HANDOFF: line may name any agent of the pipeline",
+        )
+    ]
+
+
 def test_spec_errors_render_file_line_column_and_fix() -> None:
     with pytest.raises(SpecErrors) as caught:
         load("agents:\n  - id: a\n    runtime: claude\n    handoff: []\n")
