@@ -40,7 +40,7 @@ from app.settings import Settings
 
 log = logging.getLogger("aqm.server")
 HEALTH_PROBE_TIMEOUT_S = 2.0
-INLINE_PARSE_BYTES = 256 * 1024  # bodies up to this size are checked and parsed on the event loop (< 1 ms)
+INLINE_PARSE_BYTES = 256 * 1024  # up to this size a body is checked and parsed on the event loop (~1 ms)
 
 
 class Accepted(BaseModel):
