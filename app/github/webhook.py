@@ -91,17 +91,16 @@ def verify_signature(body: bytes, signature: str, secret: str) -> None:
         raise BadDelivery("X-Hub-Signature-256 does not match the body and the webhook secret", status=401)
 
 
-def declared_length(headers: Any) -> int | None:
-    """The request's Content-Length (None: chunked); BadDelivery(413) over MAX_BODY_BYTES, 400 malformed."""
+def check_declared_length(headers: Any) -> None:
+    """BadDelivery(413) when Content-Length announces more than MAX_BODY_BYTES (400 when it is
+    malformed); nothing to check for a chunked body, which the reader counts instead."""
     values = headers.getlist("content-length")
     if not values:
-        return None
+        return
     if len(values) > 1 or not values[0].isascii() or not values[0].isdigit():
         raise BadDelivery("malformed Content-Length", status=400)
-    length = int(values[0])
-    if length > MAX_BODY_BYTES:
+    if int(values[0]) > MAX_BODY_BYTES:
         raise too_large()
-    return length
 
 
 def too_large() -> BadDelivery:

@@ -1,9 +1,11 @@
 """create_app(settings): the FastAPI app of `aqm serve`.
 
 `POST /webhook` verifies, records, enqueues and answers 202 — no GitHub call, no YAML, no
-pipeline work on the request path. `GET /healthz` answers 200 only when the database and the
-queue can take work. `/api/...` (bearer token) lists and shows tasks for the dashboard.
-Without GitHub settings the app serves the API only and `/webhook` answers 503 saying what to
+pipeline work on the request path; what it refuses, and with which status, is listed in
+app/github/webhook.py (401 signature, 413 size, 400 body). `GET /healthz` answers 200 only when
+the database and the queue can take work, else 503 naming what is down. `/api/...` (bearer
+token) lists and shows tasks for the dashboard; no /docs or /openapi.json are served. Without
+GitHub settings the app serves the API only and `/webhook` answers 503 saying what to
 configure; with them it refuses to start without a webhook secret.
 """
 
@@ -30,7 +32,7 @@ from app.github.webhook import (
     BadDelivery,
     DeliveryHeaders,
     Payload,
-    declared_length,
+    check_declared_length,
     read_payload,
     too_large,
     verify_signature,
@@ -195,7 +197,7 @@ async def read_body(request: Request) -> bytes:
     """The body, refused (413) as soon as it is known to be over GitHub's payload cap: by its
     Content-Length before a byte is read, else by counting while it streams in (a chunked body
     declares none), so no more than the cap is ever held in memory."""
-    declared_length(request.headers)
+    check_declared_length(request.headers)
     chunks: list[bytes] = []
     received = 0
     async for chunk in request.stream():
