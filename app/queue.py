@@ -158,9 +158,11 @@ class ArqQueue:
         await self.pool.enqueue_job("handle_delivery", delivery_id, _job_id=job_id)  # type: ignore[attr-defined]
 
     async def healthy(self) -> bool:
+        from redis.exceptions import RedisError
+
         if self.pool is None:
             return False
         try:
             return bool(await self.pool.ping())  # type: ignore[attr-defined]
-        except OSError:
+        except (OSError, RedisError):  # redis's ConnectionError and TimeoutError are not OSErrors
             return False

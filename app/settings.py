@@ -74,6 +74,22 @@ class Settings(BaseSettings):
                 variable="AQM_GITHUB_PRIVATE_KEY_PATH",
             ) from None
 
+    def given_api_token(self) -> str | None:
+        """AQM_API_TOKEN, None when unset (the server then makes one); ConfigError when it is set but
+        empty: `AQM_API_TOKEN=` (say, from an unset shell variable) would otherwise lock the API."""
+        if self.api_token is None:
+            return None
+        token = self.api_token.get_secret_value()
+        if not token.strip():
+            raise ConfigError(
+                "AQM_API_TOKEN is set but empty: give it a token, or unset it to have one made and "
+                "printed at start",
+                variable="AQM_API_TOKEN",
+            )
+        if token != token.strip():  # an Authorization header cannot carry them: the API would be locked
+            raise ConfigError("AQM_API_TOKEN has white space around it: remove it", variable="AQM_API_TOKEN")
+        return token
+
     def require_github(self) -> None:
         """The checks `aqm serve` makes before it accepts webhooks."""
         if not self.github_configured:

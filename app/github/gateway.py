@@ -11,6 +11,10 @@ githubkit's calls (`InstallationTokenAuth`) and git over HTTPS, minted once per 
 again five minutes before it expires, or when GitHub answers 401 to it (the call is then made
 once more with the new token). A gateway is made per job and remembers the repository and pull
 request it read, so a job asks for each once.
+
+Files are read through the contents API, which serves files of up to 1 MB (CONTENTS_MAX_BYTES)
+and answers 403 `too_large` for bigger ones: a file the listing shows over that size is not
+asked for, and either way the reader gets `FileTooLarge` naming the file.
 """
 
 from __future__ import annotations
@@ -47,15 +51,31 @@ def utc_now() -> datetime:
 
 
 COMMENTS_PER_PAGE = 100
+# The contents API returns files up to 1 MB; above, 403 `too_large` for its JSON media type
+# (https://docs.github.com/rest/repos/contents#get-repository-content). Taken as 1 MiB.
+CONTENTS_MAX_BYTES = 1024 * 1024
 
 
 class GitHubError(AqmError):
-    """GitHub refused or failed after our retries. `status` 0 means no HTTP answer at all."""
+    """GitHub refused or failed after our retries. `status` 0 means no HTTP answer at all;
+    `codes` are the `errors[].code` of GitHub's answer (`too_large`, `already_exists`, ...)."""
 
-    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int, retry_after_s: float | None = None, codes: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
+        self.codes = codes
+
+
+class FileTooLarge(GitHubError):
+    """A file over CONTENTS_MAX_BYTES, which the contents API does not return (`size`: when known)."""
+
+    def __init__(self, path: str, size: int | None) -> None:
+        super().__init__(f"{path} is over {CONTENTS_MAX_BYTES} bytes", status=403, codes=("too_large",))
+        self.path = path
+        self.size = size
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,14 +385,14 @@ class GitHubGateway:
     async def _read_dir(
         self, owner: str, repo: str, ref: str, root: str, path: str, files: dict[str, str]
     ) -> None:
-        response = await self.call(
-            "read files", lambda: self.rest.repos.async_get_content(owner, repo, path, ref=ref)
-        )
+        response = await self._contents("read files", owner, repo, path, ref)
         entries = response.parsed_data if isinstance(response.parsed_data, list) else [response.parsed_data]
         for entry in entries:
             if entry.type == "dir":
                 await self._read_dir(owner, repo, ref, root, entry.path, files)
             elif entry.type == "file":
+                if entry.size > CONTENTS_MAX_BYTES:  # GitHub would refuse it: do not ask
+                    raise FileTooLarge(str(entry.path), int(entry.size))
                 content = getattr(entry, "content", None)
                 if not isinstance(content, str):
                     content = await self._file_content(owner, repo, ref, str(entry.path))
@@ -380,10 +400,19 @@ class GitHubGateway:
                 files[name] = base64.b64decode(content).decode("utf-8", errors="replace")
 
     async def _file_content(self, owner: str, repo: str, ref: str, path: str) -> str:
-        single = await self.call(
-            "read file", lambda: self.rest.repos.async_get_content(owner, repo, path, ref=ref)
-        )
+        single = await self._contents("read file", owner, repo, path, ref)
         return str(single.parsed_data.content)
+
+    async def _contents(self, what: str, owner: str, repo: str, path: str, ref: str) -> Any:
+        """One contents API call; GitHub's 403 `too_large` becomes FileTooLarge naming `path`."""
+        try:
+            return await self.call(
+                what, lambda: self.rest.repos.async_get_content(owner, repo, path, ref=ref)
+            )
+        except GitHubError as exc:
+            if exc.status == 403 and "too_large" in exc.codes:
+                raise FileTooLarge(path, None) from None
+            raise
 
     async def comments(self, owner: str, repo: str, number: int) -> list[ThreadComment]:
         """Every comment of an issue or PR, oldest first, 100 a page."""
@@ -482,10 +511,26 @@ def translate(what: str, exc: GitHubException) -> GitHubError:
         status = exc.response.status_code
         retry_after = exc.response.headers.get("retry-after")
         delay = float(retry_after) if retry_after and retry_after.isdigit() else None
-        return GitHubError(f"{what}: GitHub answered {status}", status=status, retry_after_s=delay)
+        return GitHubError(
+            f"{what}: GitHub answered {status}",
+            status=status,
+            retry_after_s=delay,
+            codes=error_codes(exc.response.raw_response),
+        )
     if isinstance(exc, RequestTimeout | RequestError):
         return GitHubError(f"{what}: {type(exc).__name__}", status=0)
     return GitHubError(f"{what}: {exc}", status=0)
+
+
+def error_codes(response: httpx.Response) -> tuple[str, ...]:
+    """The `errors[].code` values of a GitHub error body (none when it has no such list)."""
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        return ()
+    if not isinstance(errors, list):
+        return ()
+    return tuple(e["code"] for e in errors if isinstance(e, dict) and isinstance(e.get("code"), str))
 
 
 def retryable(error: GitHubError) -> bool:

@@ -39,14 +39,21 @@ from app.github import commands as grammar
 from app.github import render, retries, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
 from app.github.replies import MAX_COMMANDS_PER_COMMENT, Replies
-from app.github.runs import ConfigProblem, Deferred, Loaded, Thread, ThreadTasks, load_from_default_branch
+from app.github.runs import (
+    ConfigProblem,
+    Deferred,
+    Loaded,
+    Thread,
+    ThreadTasks,
+    load_config_files,
+    load_from_default_branch,
+    read_config_files,
+)
 from app.github.webhook import parse_event
 from app.runtimes.process import Launcher
 from app.runtimes.registry import RuntimeFactory, get_runtime, runtimes_for, stage_launcher
 from app.settings import Settings
-from app.spec.loader import load_config
 from app.spec.models import GitHubSettings
-from app.spec.source import MappingReader
 from app.store.github import DeliveryRecord, GitHubStore, TaskLink
 from app.store.records import TaskRecord
 from app.store.store import TaskStore
@@ -529,16 +536,15 @@ class Job:
         thread = self.thread()
         gateway = self.gateway(thread)
         repository = await gateway.repository(thread.owner, thread.repo)
-        files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
-        if not files:
-            return "ignored"
         try:
-            settings = load_config(MappingReader(files), "config.yaml").github
-        except SpecErrors as exc:
+            files = await read_config_files(gateway, thread, repository.default_branch)
+            if not files:
+                return "ignored"
+            settings = (await load_config_files(files)).github
+        except (SpecErrors, ConfigProblem) as exc:
             if facts.sender_is_bot:
                 return "ignored"
-            shown = [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in exc.errors]
-            await self.reply(thread, gateway, render.validation_errors(shown))
+            await self.reply(thread, gateway, _config_reply(exc))
             return "done"
         outcome = "ignored"
         if kind == "pull_request.synchronize":
@@ -824,6 +830,14 @@ class Job:
         event = HumanDecided(decision, review.body or "", by=thread.actor)
         await self.continue_task(thread, gateway, link.task_id, event)
         return "done"
+
+
+def _config_reply(problem: SpecErrors | ConfigProblem) -> str:
+    """The reply for `.aqm/` that cannot be used: its validation errors, or the problem's own reply."""
+    if isinstance(problem, ConfigProblem):
+        return problem.reply
+    shown = [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in problem.errors]
+    return render.validation_errors(shown)
 
 
 def _is_bot(event: Any) -> bool:

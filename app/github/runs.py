@@ -33,7 +33,7 @@ from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors
 from app.followups import Restart
 from app.github import render
-from app.github.gateway import GitHubError, GitHubGateway, Repository
+from app.github.gateway import CONTENTS_MAX_BYTES, FileTooLarge, GitHubError, GitHubGateway, Repository
 from app.github.leases import Leases
 from app.runtimes import git
 from app.runtimes.workspace import WorkspaceError
@@ -100,22 +100,11 @@ async def load_from_default_branch(
     params into `command`, `model`, … is refused for them.
     """
     if files is None:
-        files = await gateway.read_tree(thread.owner, thread.repo, repository.default_branch, ".aqm")
-    reader = MappingReader(files)
+        files = await read_config_files(gateway, thread, repository.default_branch)
     inherited = {} if task is None else followups.parent_params(task)
     given = tuple(sorted({*params, *(() if task is None else task.state.get("comment_params", ()))}))
     try:
-        config = load_config(reader, "config.yaml")
-        name = pipeline or config.default_pipeline or "default"
-        path = _pipeline_path(files, name)
-        loaded = load_pipeline(
-            reader,
-            path,
-            name=name,
-            overrides={**inherited, **params},
-            params_file="params.yaml",
-            config=config,
-        )
+        config, loaded = await asyncio.to_thread(_load_files, files, pipeline, {**inherited, **params})
     except SpecErrors as exc:
         raise ConfigProblem(render.validation_errors(_shown(exc.errors))) from None
     risky = sorted({f for _, f in loaded.param_fields if f in PARAM_FIELDS_REFUSED} if given else set())
@@ -130,6 +119,46 @@ async def load_from_default_branch(
             "cannot go on. Start a new run without `--param`."
         )
     return Loaded(loaded, config, files, repository.default_branch, given)
+
+
+async def read_config_files(gateway: GitHubGateway, thread: Thread, branch: str) -> dict[str, str]:
+    """The `.aqm/` tree at `branch`; ConfigProblem naming a file over GitHub's contents API limit
+    (which GitHub itself would not serve), before anything is parsed."""
+    try:
+        return await gateway.read_tree(thread.owner, thread.repo, branch, ".aqm")
+    except FileTooLarge as exc:
+        size = f" ({exc.size:,} bytes)" if exc.size is not None else ""
+        raise ConfigProblem(
+            render.escape_text(
+                f"`{exc.path}` is too large{size}: GitHub serves files of up to 1 MB "
+                f"({CONTENTS_MAX_BYTES:,} bytes) through its contents API, so aqm reads `.aqm/` "
+                "files up to that size. Make it smaller, or split it into files it imports."
+            )
+        ) from None
+
+
+async def load_config_files(files: dict[str, str]) -> ProjectConfig:
+    """config.yaml of `.aqm/` files, parsed in a thread: YAML never stalls the event loop."""
+    return await asyncio.to_thread(_load_config, files)
+
+
+def _load_config(files: dict[str, str]) -> ProjectConfig:
+    return load_config(MappingReader(files), "config.yaml")
+
+
+def _load_files(
+    files: dict[str, str], pipeline: str | None, overrides: dict[str, str]
+) -> tuple[ProjectConfig, Pipeline]:
+    """config.yaml and the pipeline named (else the default one), parsed and validated. Sync and pure:
+    run in a thread, since a large file takes the parser seconds (a 10 MB one stalled /healthz ~6 s)."""
+    reader = MappingReader(files)
+    config = load_config(reader, "config.yaml")
+    name = pipeline or config.default_pipeline or "default"
+    path = _pipeline_path(files, name)
+    loaded = load_pipeline(
+        reader, path, name=name, overrides=overrides, params_file="params.yaml", config=config
+    )
+    return config, loaded
 
 
 def _pipeline_path(files: dict[str, str], name: str) -> str:

@@ -1,19 +1,22 @@
 """create_app(settings): the FastAPI app of `aqm serve`.
 
 `POST /webhook` verifies, records, enqueues and answers 202 — no GitHub call, no YAML, no
-pipeline work on the request path. `GET /healthz` answers 200 only when the database and the
-queue can take work. `/api/...` (bearer token) lists and shows tasks for the dashboard.
-Without GitHub settings the app serves the API only and `/webhook` answers 503 saying what to
+pipeline work on the request path; what it refuses, and with which status, is listed in
+app/github/webhook.py (401 signature, 413 size, 400 body). `GET /healthz` answers 200 only when
+the database and the queue can take work, else 503 naming what is down. `/api/...` (bearer
+token) lists and shows tasks for the dashboard; no /docs or /openapi.json are served. Without
+GitHub settings the app serves the API only and `/webhook` answers 503 saying what to
 configure; with them it refuses to start without a webhook secret.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -24,11 +27,23 @@ from pydantic import BaseModel
 
 from app.errors import TaskError
 from app.github.handler import Services, launcher_for
-from app.github.webhook import BadDelivery, DeliveryHeaders, action_of, delivery_key, verify_signature
+from app.github.webhook import (
+    MAX_BODY_BYTES,
+    BadDelivery,
+    DeliveryHeaders,
+    Payload,
+    check_declared_length,
+    delivery_key,
+    read_payload,
+    too_large,
+    verify_signature,
+)
 from app.queue import ArqQueue, InProcessQueue, JobQueue
 from app.settings import Settings
 
 log = logging.getLogger("aqm.server")
+HEALTH_PROBE_TIMEOUT_S = 2.0
+INLINE_PARSE_BYTES = 256 * 1024  # up to this size a body is checked and parsed on the event loop (~1 ms)
 
 
 class Accepted(BaseModel):
@@ -57,7 +72,7 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
     """The app for these settings; `github_transport` points githubkit at a simulator."""
     settings.require_github()
     launcher = launcher_for(settings) if settings.github_configured else None  # refuse to start without
-    api_token = settings.api_token.get_secret_value() if settings.api_token else secrets.token_urlsafe(24)
+    api_token = settings.given_api_token() or secrets.token_urlsafe(24)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,7 +98,9 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
             await queue.stop()
             await services.close()
 
-    app = FastAPI(title="aqm for GitHub", lifespan=lifespan)
+    # No /docs, /redoc or /openapi.json: they would describe the API to anyone, token or not, and a
+    # browser cannot send the bearer token for them. The routes are documented in the README.
+    app = FastAPI(title="aqm for GitHub", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(BadDelivery, _bad_delivery)
     app.add_exception_handler(TaskError, _unknown_task)
     _routes(app, settings)
@@ -111,8 +128,10 @@ async def get_queue(request: Request) -> JobQueue:
 
 
 async def check_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    expected = f"Bearer {request.app.state.api_token}"
-    if authorization is None or not secrets.compare_digest(authorization, expected):
+    expected = f"Bearer {request.app.state.api_token}".encode()
+    # compared as bytes: compare_digest raises TypeError (a 500) on a non-ASCII str, and header
+    # values arrive as latin-1 text, so this gives back the bytes that were sent
+    if authorization is None or not secrets.compare_digest(authorization.encode("latin-1"), expected):
         raise HTTPException(401, "a bearer token (AQM_API_TOKEN) is required", {"WWW-Authenticate": "Bearer"})
 
 
@@ -132,15 +151,16 @@ def _routes(app: FastAPI, settings: Settings) -> None:
                 },
                 status_code=503,
             )
-        body = await request.body()
-        headers = DeliveryHeaders.of(request.headers)
+        headers = DeliveryHeaders.of(request.headers)  # 401 for a missing or malformed signature: body unread
+        body = await read_body(request)
         verify_signature(body, headers.signature, settings.github_webhook_secret.get_secret_value())
+        payload = await parse_payload(body)
         new = await services.github_store.record_delivery(
             headers.delivery_id,
             event=headers.event,
-            action=action_of(body),
-            body=body.decode("utf-8", "replace"),
-            dedup_key=delivery_key(headers.event, body),
+            action=payload.action,
+            body=payload.text,
+            dedup_key=delivery_key(headers.event, payload.data, body),
         )
         if new:
             await queue.enqueue(headers.delivery_id, job_id=f"{headers.delivery_id}:1")
@@ -148,8 +168,7 @@ def _routes(app: FastAPI, settings: Settings) -> None:
 
     @app.get("/healthz")
     async def healthz(services: ServicesDep, queue: QueueDep) -> JSONResponse:
-        database = await services.database_ok()
-        queued = await queue.healthy()
+        database, queued = await asyncio.gather(probe(services.database_ok), probe(queue.healthy))
         health = Health(
             ok=database and queued, database=database, queue=queued, github=settings.github_configured
         )
@@ -165,6 +184,39 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/api/tasks/{task_id}")
     async def read_task(task_id: str, services: ServicesDep, _: TokenDep) -> TaskPublic:
         return _public(await services.store.get_task(task_id))
+
+
+async def probe(check: Callable[[], Awaitable[bool]]) -> bool:
+    """One dependency's health for /healthz: False when it says so, fails in any way (redis's
+    ConnectionError is no OSError) or does not answer in HEALTH_PROBE_TIMEOUT_S — so a load
+    balancer gets a 503 naming what is down, never a 500 or a hang."""
+    try:
+        return await asyncio.wait_for(check(), HEALTH_PROBE_TIMEOUT_S)
+    except Exception:
+        return False
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused (413) as soon as it is known to be over GitHub's payload cap: by its
+    Content-Length before a byte is read, else by counting while it streams in (a chunked body
+    declares none), so no more than the cap is ever held in memory."""
+    check_declared_length(request.headers)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_payload(body: bytes) -> Payload:
+    """`read_payload` of the body; in a thread when it is large, so the event loop (and /healthz)
+    never waits the tenths of a second a multi-megabyte body takes."""
+    if len(body) <= INLINE_PARSE_BYTES:
+        return read_payload(body)
+    return await asyncio.to_thread(read_payload, body)
 
 
 def _public(task: Any) -> TaskPublic:

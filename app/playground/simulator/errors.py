@@ -4,6 +4,7 @@
     ├── NotFound                           404 "Not Found"
     ├── Unauthorized                       401 "Bad credentials" / "Requires authentication"
     ├── Forbidden                          403 "Resource not accessible by integration"
+    ├── BlobTooLarge                       403 a file over 1 MB from the contents API + errors[too_large]
     └── Unprocessable(errors=[...])        422 "Validation Failed" + errors[{resource, field, code}]
 
 Routes and the state layer raise these; one handler turns them into responses.
@@ -44,6 +45,26 @@ class Unauthorized(SimError):
 class Forbidden(SimError):
     def __init__(self, message: str = "Resource not accessible by integration") -> None:
         super().__init__(403, message)
+
+
+class BlobTooLarge(SimError):
+    """The contents API's answer for a file over 1 MB in its JSON media type (the raw one serves it):
+    GitHub's own words and `errors` entry, as clients report them (octokit/octokit.rb#1104)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            403,
+            "This API returns blobs up to 1 MB in size. The requested blob is too large to fetch via "
+            "the API, but you can use the Git Data API to request blobs up to 100 MB in size.",
+        )
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "errors": [{"resource": "Blob", "field": "data", "code": "too_large"}],
+            "documentation_url": f"{DOCS}/repos/contents#get-repository-content",
+            "status": str(self.status),
+        }
 
 
 class Unprocessable(SimError):

@@ -239,3 +239,27 @@ async def test_lists_are_paginated_with_link_headers_from_the_base_url(
     async for comment in pages:
         every.append(comment.body)
     assert every == [f"comment {i}" for i in range(5)]
+
+
+ONE_MB = 1024 * 1024
+
+
+async def test_a_file_over_1_mb_is_a_403_too_large_unless_asked_raw(
+    github_sim: GitHubSimulator, github_api: GitHub[Any]
+) -> None:
+    """GitHub's contents API: JSON up to 1 MB, raw up to 100 MB
+    (https://docs.github.com/rest/repos/contents#get-repository-content)."""
+    github_sim.commit("octo/demo", {"big.yaml": "x" * (ONE_MB + 1), "limit.yaml": "y" * ONE_MB})
+    response = await failure(github_api.rest.repos.async_get_content(OWNER, REPO, "big.yaml"))
+    error = basic_error(response, 403)
+    assert error.message and error.message.startswith("This API returns blobs up to 1 MB in size.")
+    assert response.json()["errors"] == [{"resource": "Blob", "field": "data", "code": "too_large"}]
+    at_the_limit = await github_api.rest.repos.async_get_content(OWNER, REPO, "limit.yaml")
+    assert at_the_limit.status_code == 200
+    async with httpx.AsyncClient(transport=github_sim.transport(), base_url=github_sim.base_url) as client:
+        github_sim.add_token("ghp_maintainer", login="maintainer")
+        raw = await client.get(
+            "/repos/octo/demo/contents/big.yaml",
+            headers={"Authorization": "token ghp_maintainer", "Accept": "application/vnd.github.raw+json"},
+        )
+    assert (raw.status_code, len(raw.content)) == (200, ONE_MB + 1)

@@ -9,13 +9,18 @@ from pydantic import BaseModel
 
 from app.playground.simulator import render, render_threads
 from app.playground.simulator.auth import permission_of, require_read, require_write
-from app.playground.simulator.errors import NotFound, Unprocessable
+from app.playground.simulator.errors import BlobTooLarge, NotFound, Unprocessable
 from app.playground.simulator.git import GitError
 from app.playground.simulator.routes.deps import IdentityDep, SimDep, answer, paginate
 from app.playground.simulator.state import Permission, Repo
 
 router = APIRouter()
 REPO = "/repos/{owner}/{repo}"
+# GitHub's contents API serves files up to 1 MB as JSON, up to 100 MB raw
+# (https://docs.github.com/rest/repos/contents#get-repository-content). Kept here, not shared with
+# the app's gateway: the stand-in states GitHub's limit on its own, so a mismatch would show.
+CONTENTS_JSON_MAX_BYTES = 1024 * 1024
+CONTENTS_RAW_MAX_BYTES = 100 * 1024 * 1024
 
 
 class RefIn(BaseModel):
@@ -43,7 +48,8 @@ async def get_repo(owner: str, repo: str, sim: SimDep, identity: IdentityDep) ->
 async def get_content(
     owner: str, repo: str, request: Request, sim: SimDep, identity: IdentityDep, path: str = ""
 ) -> Response:
-    """A file (base64, newline every 60 chars), a directory listing, or raw bytes on request."""
+    """A file (base64, newline every 60 chars), a directory listing, or raw bytes on request;
+    403 `too_large` for a file over 1 MB unless asked raw (over 100 MB: always)."""
     found = sim.repo(f"{owner}/{repo}")
     require_read(identity, found)
     ref = request.query_params.get("ref") or found.default_branch
@@ -57,8 +63,11 @@ async def get_content(
     if entry.type == "tree":
         listing = [render.content_entry(sim.ctx, found, item, ref) for item in found.git.list_dir(sha, path)]
         return answer(listing)
+    raw = "raw" in request.headers.get("accept", "")
+    if entry.size > (CONTENTS_RAW_MAX_BYTES if raw else CONTENTS_JSON_MAX_BYTES):
+        raise BlobTooLarge()
     data = found.git.blob(entry.sha)
-    if "raw" in request.headers.get("accept", ""):
+    if raw:
         return Response(data, media_type="application/vnd.github.raw")
     return answer(render.content_file(sim.ctx, found, entry, ref, data))
 
