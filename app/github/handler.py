@@ -1,6 +1,8 @@
 """Handling one recorded delivery: parse it, check who asked, act, answer in the thread.
 
-Dispatch is on `X-GitHub-Event`. Comments (`issue_comment`, created or edited — only the
+Dispatch is on `X-GitHub-Event` and the action: app/github/events.py reads the events aqm acts on
+through models of the fields it uses (refused, in one line of the log, when one lacks a field aqm
+uses) and ignores the others unread. Comments (`issue_comment`, created or edited — only the
 command lines an edit of the body adds count) carry the commands of app/github/commands.py;
 every command but `/aqm help` and `/aqm status` needs write access, asked of GitHub (cached for a
 minute). A delivery answers at most once (app/github/replies.py: refusals, help and what its
@@ -9,7 +11,7 @@ MAX_COMMANDS_PER_COMMENT commands of a comment; each command performed is logged
 delivery (with what it replied), so a retry (app/github/retries.py) performs and says nothing
 twice. Reviews approve or reject the waiting gate when they were given for the PR head the task
 paused at. Events of bots (our own comments included) are recorded and ignored. Nothing here
-raises for bad input: every path ends in a reply or in "ignored".
+raises for bad input: every path ends in a reply, in "ignored" or in "refused".
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from app.engine.spec import RunSpec
 from app.engine.state import ENDED, TaskState, TaskStatus
 from app.errors import SpecError, SpecErrors, StoreError, TaskError
 from app.github import commands as grammar
-from app.github import render, retries, triggers
+from app.github import events, render, retries, triggers
 from app.github.gateway import GitHubClients, GitHubError, GitHubGateway
 from app.github.replies import MAX_COMMANDS_PER_COMMENT, Replies
 from app.github.runs import (
@@ -49,7 +51,6 @@ from app.github.runs import (
     load_from_default_branch,
     read_config_files,
 )
-from app.github.webhook import parse_event
 from app.runtimes.process import Launcher
 from app.runtimes.registry import RuntimeFactory, get_runtime, runtimes_for, stage_launcher
 from app.settings import Settings
@@ -167,7 +168,7 @@ class Services:
                 raise  # ours: the queue logs its traceback
             return
         # every command is recorded: from here queues and leases recover the work, not a replay
-        await self.github_store.finish_delivery(delivery_id, outcome)
+        await self.github_store.finish_delivery(delivery_id, outcome, job.note)
         await job.deferred.run()
 
     async def after_failure(self, job: Job, error: Exception) -> None:
@@ -200,7 +201,7 @@ class Job:
     def __init__(self, services: Services, delivery: DeliveryRecord) -> None:
         self.services = services
         self.delivery = delivery
-        self.event: Any = None
+        self.note: str | None = None  # why it was refused, recorded with the delivery
         self.step = 0  # the command being performed: its tasks' `source` is "<delivery>#<step>"
         self.deferred = Deferred()  # the tasks it starts or continues run once it is handled
         self.replies = Replies()  # what it says in the thread: one comment, at the end
@@ -213,30 +214,35 @@ class Job:
         return outcome
 
     async def dispatch(self) -> str:
-        self.event = parse_event(self.delivery.event, self.delivery.body)
-        kind = f"{self.delivery.event}.{self.delivery.action}"
-        if self.event is not None and kind in triggers.TRIGGER_EVENTS:
-            return await self.on_thread_event(kind)  # bots are judged against github.allow_bots
-        if self.event is None or _is_bot(self.event):
+        """Read the delivery if aqm acts on its event (app/github/events.py) and hand it to its
+        handler; a payload without a field aqm uses is refused, in one line of the log."""
+        name, action = self.delivery.event, self.delivery.action
+        try:
+            event = events.read_event(name, action, self.delivery.body)
+        except events.UnreadableEvent as exc:
+            self.note = str(exc)
+            log.warning("delivery %s refused: %s", self.delivery.id, self.note)
+            return "refused"
+        if event is None:
             return "ignored"
-        if kind in ("issue_comment.created", "issue_comment.edited"):
-            return await self.on_comment()
-        if kind == "pull_request_review.submitted":
-            return await self.on_review()
-        if kind == "check_run.requested_action":
-            return await self.on_check_run_action()
-        return "ignored"
+        kind = f"{name}.{action}"
+        if isinstance(event, events.IssueEvent | events.PullRequestEvent):
+            return await self.on_thread_event(kind, event)  # bots are judged against github.allow_bots
+        if event.sender.is_bot:
+            return "ignored"
+        if isinstance(event, events.CommentEvent):
+            return await self.on_comment(event)
+        if isinstance(event, events.ReviewEvent):
+            return await self.on_review(event)
+        return await self.on_check_run_action(event)
 
     # ---- context ---------------------------------------------------------------------------
 
-    def thread(self) -> Thread:
-        event = self.event
-        issue: Any = getattr(event, "issue", None) or getattr(event, "pull_request", None)
+    @staticmethod
+    def thread(event: events.ThreadEvent) -> Thread:
         owner, repo = event.repository.full_name.split("/", 1)
-        installation = getattr(event, "installation", None)
-        installation_id = getattr(installation, "id", None) if installation else None
-        is_pull = bool(getattr(issue, "pull_request", None)) or self.delivery.event.startswith("pull_request")
-        return Thread(owner, repo, int(issue.number), is_pull, installation_id, event.sender.login)
+        number, is_pull = event.thread
+        return Thread(owner, repo, number, is_pull, event.installation_id, event.sender.login)
 
     async def reply(self, thread: Thread, gateway: GitHubGateway, body: str) -> None:
         """Say `body` (already rendered and escaped) in the delivery's one reply."""
@@ -283,18 +289,17 @@ class Job:
 
     # ---- comments --------------------------------------------------------------------------
 
-    async def on_comment(self) -> str:
-        comment = self.event.comment
+    async def on_comment(self, event: events.CommentEvent) -> str:
+        comment = event.comment
         previous = None
         if self.delivery.action == "edited":
-            changes = getattr(self.event, "changes", None)
-            previous = getattr(getattr(changes, "body", None), "from_", None)  # githubkit: UNSET if absent
-            if not isinstance(previous, str):  # something else was edited: every line is as it was
-                return "ignored"
+            if event.changes is None or event.changes.body is None:
+                return "ignored"  # something else was edited: every line is as it was
+            previous = event.changes.body.from_
         parsed = grammar.parse_comment(comment.body or "", previous=previous)
         if not parsed:
             return "ignored"
-        thread = self.thread()
+        thread = self.thread(event)
         gateway = self.gateway(thread)
         self.answer_to = (thread, gateway)
         self.replies.login = thread.actor
@@ -521,7 +526,7 @@ class Job:
 
     # ---- issue and pull request events: triggers and on_push -------------------------------
 
-    async def on_thread_event(self, kind: str) -> str:
+    async def on_thread_event(self, kind: str, event: events.IssueEvent | events.PullRequestEvent) -> str:
         """`issues.opened|labeled`, `pull_request.opened|synchronize`: apply `github:` of config.yaml.
 
         No `.aqm/` on the default branch: ignored, silently. A broken config.yaml: one comment
@@ -530,10 +535,10 @@ class Job:
         with the thread's title and body as the task, unless the sender is a bot not in
         `allow_bots` or the PR comes from a fork (told once to ask a maintainer for `/aqm run`).
         """
-        facts = triggers.EventFacts.of(kind, self.event)
+        facts = triggers.EventFacts.of(kind, event)
         if facts.sender_is_bot and facts.head_ref and triggers.OWN_BRANCH.match(facts.head_ref):
             return "ignored"  # the app's own branch and PR: its pushes never cancel or start anything
-        thread = self.thread()
+        thread = self.thread(event)
         gateway = self.gateway(thread)
         repository = await gateway.repository(thread.owner, thread.repo)
         try:
@@ -763,23 +768,20 @@ class Job:
 
     # ---- check-run buttons -----------------------------------------------------------------
 
-    async def on_check_run_action(self) -> str:
+    async def on_check_run_action(self, event: events.CheckRunActionEvent) -> str:
         """Approve / Reject on the check run of a task waiting at a human gate
         (https://docs.github.com/rest/guides/using-the-rest-api-to-interact-with-checks#check-runs-and-requested-actions)."""
-        event = self.event
-        identifier = getattr(getattr(event, "requested_action", None), "identifier", None)
+        action = event.requested_action
+        identifier = None if action is None else action.identifier
         if identifier not in ("approve", "reject"):
             return "ignored"
         owner, repo = event.repository.full_name.split("/", 1)
         link = await self.services.github_store.task_of_check_run(
-            event.repository.full_name, int(event.check_run.id)
+            event.repository.full_name, event.check_run.id
         )
         if link is None:
             return "ignored"
-        installation = getattr(event, "installation", None)
-        thread = Thread(
-            owner, repo, link.number, link.is_pull, getattr(installation, "id", None), event.sender.login
-        )
+        thread = Thread(owner, repo, link.number, link.is_pull, event.installation_id, event.sender.login)
         gateway = self.gateway(thread)
         verb = "Approve" if identifier == "approve" else "Reject"
         if await gateway.permission(owner, repo, thread.actor) not in WRITE:
@@ -799,12 +801,12 @@ class Job:
 
     # ---- reviews ---------------------------------------------------------------------------
 
-    async def on_review(self) -> str:
-        review = self.event.review
-        state = str(review.state).lower()
+    async def on_review(self, event: events.ReviewEvent) -> str:
+        review = event.review
+        state = review.state.lower()
         if state not in ("approved", "changes_requested"):
             return "ignored"
-        thread = self.thread()
+        thread = self.thread(event)
         gateway = self.gateway(thread)
         links = await self.services.github_store.tasks_of_pull(thread.full_name, thread.number)
         waiting = [link for link, status in links if status == "awaiting_gate"]
@@ -827,8 +829,8 @@ class Job:
             )
             return "done"
         decision = "approved" if state == "approved" else "rejected"
-        event = HumanDecided(decision, review.body or "", by=thread.actor)
-        await self.continue_task(thread, gateway, link.task_id, event)
+        decided = HumanDecided(decision, review.body or "", by=thread.actor)
+        await self.continue_task(thread, gateway, link.task_id, decided)
         return "done"
 
 
@@ -838,11 +840,6 @@ def _config_reply(problem: SpecErrors | ConfigProblem) -> str:
         return problem.reply
     shown = [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in problem.errors]
     return render.validation_errors(shown)
-
-
-def _is_bot(event: Any) -> bool:
-    sender: Any = getattr(event, "sender", None)
-    return bool(sender) and (str(getattr(sender, "type", "")) == "Bot" or str(sender.login).endswith("[bot]"))
 
 
 def _chunk_note(command: grammar.ChunksCommand) -> str:

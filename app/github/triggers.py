@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from app.github.events import IssueEvent, PullRequestEvent
 from app.spec.models import GitHubSettings, Trigger
 
 TRIGGER_EVENTS = frozenset(
@@ -35,23 +36,18 @@ class EventFacts:
     head_sha: str | None = None  # pull_request.synchronize: the new head (`after`)
 
     @classmethod
-    def of(cls, kind: str, event: Any) -> EventFacts:
-        """The facts of a parsed delivery (githubkit's webhook model, read by attribute)."""
+    def of(cls, kind: str, event: IssueEvent | PullRequestEvent) -> EventFacts:
+        """The facts of a delivery read through its model (app/github/events.py)."""
         sender = event.sender
-        login = str(getattr(sender, "login", "") or "")
-        bot = str(getattr(sender, "type", "")) == "Bot" or login.endswith("[bot]")
-        label = getattr(getattr(event, "label", None), "name", None)
-        pull = getattr(event, "pull_request", None)
-        fork, head_ref, head_sha = False, None, None
-        if pull is not None:
-            head_repo = getattr(pull.head, "repo", None)
-            base_repo = getattr(pull.base, "repo", None)
-            head_name = str(getattr(head_repo, "full_name", "") or "").lower()
-            base_name = str(getattr(base_repo, "full_name", "") or event.repository.full_name).lower()
-            fork = head_repo is None or head_name != base_name  # a deleted fork has no head repo
-            head_ref = str(pull.head.ref)
-            head_sha = str(getattr(event, "after", None) or pull.head.sha)
-        return cls(kind, login, bot, label, fork, head_ref, head_sha)
+        if isinstance(event, IssueEvent):
+            label = None if event.label is None else event.label.name
+            return cls(kind, sender.login, sender.is_bot, label)
+        pull = event.pull_request
+        head_name = "" if pull.head.repo is None else pull.head.repo.full_name.lower()
+        base_repo = pull.base.repo or event.repository
+        fork = pull.head.repo is None or head_name != base_repo.full_name.lower()  # a deleted fork: no repo
+        head_sha = event.after or pull.head.sha
+        return cls(kind, sender.login, sender.is_bot, None, fork, pull.head.ref, head_sha)
 
 
 def matching(settings: GitHubSettings, facts: EventFacts) -> list[Trigger]:

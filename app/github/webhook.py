@@ -10,8 +10,8 @@ and a message that GitHub shows in the hook's "Recent Deliveries" (so the sender
          not an object, or nested deeper than MAX_JSON_DEPTH
     413  a body over MAX_BODY_BYTES (checked by the server before and while reading it)
 
-Payloads are parsed with githubkit's models, dispatched on `X-GitHub-Event` (never guessed
-from the body).
+Payloads are read by app/github/events.py, dispatched on `X-GitHub-Event` (never guessed from
+the body).
 
 `delivery_key` names what a delivery is about, so that the same event under another GUID (the
 GUID header is not signed: anyone holding one signed body can re-send it) is handled once: for
@@ -22,10 +22,8 @@ event, and for payloads without those fields, the SHA-256 of the body itself.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import importlib
 import json
 import operator
 import re
@@ -197,26 +195,3 @@ def _field(payload: dict[str, Any], subject: dict[str, Any], name: str) -> Any:
     for step in name.strip("/").split("/"):
         value = value.get(step) if isinstance(value, dict) else None
     return value
-
-
-def parse_event(event: str, body: str | bytes) -> Any:
-    """githubkit's model of the payload; None for an event githubkit does not know.
-
-    Same result as `githubkit.webhooks.parse`, which builds a pydantic TypeAdapter on every call
-    (about 2 ms for `issue_comment`, on the server's event loop with the in-process queue): the
-    adapter is built once per event name here."""
-    adapter = _event_adapter(event)
-    return None if adapter is None else adapter.validate_json(body)
-
-
-@functools.cache
-def _event_adapter(event: str) -> Any:
-    """The TypeAdapter of githubkit's `Event` union for `event`; None for an unknown name."""
-    from githubkit.webhooks import parse
-    from pydantic import TypeAdapter
-
-    namespace = importlib.import_module(parse.__module__)  # the schema version githubkit's parse uses
-    if event not in namespace.VALID_EVENT_NAMES:
-        return None
-    module = importlib.import_module(f".{event}", namespace.__package__)
-    return TypeAdapter(module.Event)

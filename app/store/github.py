@@ -3,7 +3,8 @@
 A delivery is recorded by its `X-GitHub-Delivery` GUID under the primary key, so a redelivery
 (GitHub re-sends the same GUID) inserts nothing and enqueues nothing; and by its `dedup_key` (what
 it is about: app/github/webhook.py), unique too, so the same event under a new GUID is recorded
-as `duplicate` and never handled. Its status moves pending -> done | ignored | failed; a pending
+as `duplicate` and never handled. Its status moves pending -> done | ignored | refused (a payload
+without a field aqm uses; `error` says which) | failed; a pending
 one carries `next_attempt_at`, when a reconciler may hand it out again (a lost job, or a retry
 after backoff), and the reconciler takes the most overdue first. `delivery_steps` logs the side
 effects a delivery performed, so that a retry skips them.

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from app.github.events import IssueEvent, PullRequestEvent, read_event
 from app.github.triggers import EventFacts, authorise, matching, tell_fork
-from app.github.webhook import parse_event
 from app.playground.simulator.templates import template
 from app.spec.models import GitHubSettings, Trigger
 
@@ -88,7 +88,7 @@ def test_a_fork_is_told_once_when_opened_and_only_if_a_pull_request_trigger_exis
     assert not tell_fork(issues_only, facts("pull_request.opened", from_fork=True))
 
 
-def parsed(name: str, **changes: Any) -> Any:
+def parsed(name: str, **changes: Any) -> IssueEvent | PullRequestEvent:
     payload = template(name)
     for path, value in changes.items():
         target = payload
@@ -96,7 +96,10 @@ def parsed(name: str, **changes: Any) -> Any:
         for key in parents:
             target = target[key]
         target[last] = value
-    return parse_event(name.split(".")[0], json.dumps(payload))
+    event_name, action = name.split(".")
+    event = read_event(event_name, action, json.dumps(payload))
+    assert isinstance(event, IssueEvent | PullRequestEvent)
+    return event
 
 
 def test_facts_of_recorded_payloads() -> None:
