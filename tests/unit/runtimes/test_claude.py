@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RuntimeFailed
+from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RateLimited, RuntimeFailed
 from app.runtimes.base import RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.claude import ClaudeStream, build_argv, claude_usage, has_credentials, mcp_config
 from app.spec.models import McpServer
@@ -141,10 +141,10 @@ FAILURES = {
         1,
         NotAuthenticated,
     ),
-    "a 429 fails with its text": (
+    "a 429 is a rate limit": (
         error_result("API Error: Request rejected (429) · slow down", 429),
         1,
-        ExitedNonZero,
+        RateLimited,
     ),
     "an error subtype without result fails with its errors": (
         json.dumps(
