@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,8 +143,11 @@ async def test_an_mcp_tool_call(
     shutil.copy(MCP_SERVER, workdir / MCP_SERVER.name)  # where a sandboxed stage sees it too
     env = {"STUB_SECRET": MCP_SECRET}
     server = McpServer(server="stub", command=sys.executable, args=[MCP_SERVER.name], env=env)
+    request = stage(provider, workdir, mcp=(server,))
+    if cli == "claude":  # an agent allowing other tools too: claude adds the lists up
+        request = replace(request, flags=("--allowedTools", "Bash(git *)"))
     with timer:
-        finished = await run(cli, launcher, stage(provider, workdir, mcp=(server,)))
+        finished = await run(cli, launcher, request)
         timer.result = "tool called"
     assert stub_provider.MCP_ANSWER_PREFIX in finished.output
     assert MCP_SECRET in finished.output, finished.output

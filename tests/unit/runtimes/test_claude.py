@@ -58,6 +58,15 @@ ARGV_CASES = {
             *("--allowedTools", "Bash(git *)"),
         ],
     ),
+    "each declared MCP server is allowed, and the agent's own --allowedTools add to it": (
+        request(mcp=(McpServer(server="db"), McpServer(server="gh")), flags=("--allowedTools", "Bash")),
+        Path("/tmp/mcp.json"),
+        [
+            *("claude", "-p", "--output-format", "stream-json", "--verbose", "--mcp-config", "/tmp/mcp.json"),
+            *("--allowedTools", "mcp__db", "--allowedTools", "mcp__gh", "--strict-mcp-config"),
+            *("--allowedTools", "Bash"),
+        ],
+    ),
 }
 
 
