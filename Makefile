@@ -13,12 +13,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The `local` extra (runtime: local) is built portably by scripts/install_local.sh, which keeps the
 # built wheel in ~/.cache/aqm-wheels: about 4 minutes the first time on a machine, seconds after.
 # bubblewrap (`bwrap`) is the stage sandbox (app/runtimes/sandbox.py): installed with apt-get when missing.
-$(STAMP): pyproject.toml constraints.txt scripts/install_local.sh
+# The real claude, gemini and codex of tests/conformance (pinned) are installed by scripts/install_clis.sh
+# into ~/.cache/aqm-clis: about 30 s and 930 MB the first time on a machine, nothing after.
+$(STAMP): pyproject.toml constraints.txt scripts/install_local.sh scripts/install_clis.sh
 	command -v bwrap >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q bubblewrap; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24,<27"
 	$(BIN)/python -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"
 	scripts/install_local.sh $(BIN)/python
+	scripts/install_clis.sh
 	touch $(STAMP)
 
 # Our modules as a pip install leaves them: compiled once, not at every `aqm` start (machines that

@@ -36,6 +36,8 @@ COMMANDS = frozenset(
         "worker",
     }
 )
+SETTLE_CANCELLED_S = 10.0  # Ctrl-C: how long the cancelled stages get to kill their CLIs
+STALLED_LOOKUP = 500  # stalled tasks compared before and after a Ctrl-C, to name the ones it stalled
 ENGINE_ISSUE = "the pipeline engine (issue: 'Pipeline engine, runtimes and durable task store')"
 LATER = {
     "run": ENGINE_ISSUE,
@@ -409,23 +411,55 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 # ---- task commands (the engine) ------------------------------------------------------------
 
 
-def _with_local(work: Callable[[Any], Any]) -> int:
-    """Open the project's store, run one task command, close the store."""
+def _with_local(work: Callable[[Any], Any], *, runs_stages: bool = False) -> int:
+    """Open the project's store, run one task command, close the store.
+
+    Ctrl-C while stages run (`runs_stages`): the driver leaves the task `stalled`; this says so in
+    one line per task, exit code 130, and waits for the cancelled stages to kill their CLIs and
+    close their pipes before the loop closes (else asyncio cancels them again mid-cleanup and
+    prints "Event loop is closed" tracebacks as their pipes are collected)."""
     import asyncio
 
     from app.local import Local, database_url_from_env
     from app.project import find_project
 
+    stalled: list[str] = []
+
     async def main() -> int:
         local = await Local.open(find_project(), database_url_from_env())
+        before = await _stalled_ids(local) if runs_stages else set()
         try:
             result: int = await work(local)
             return result
         finally:
+            if await _settle_cancelled_tasks() and runs_stages:
+                stalled.extend(sorted(await _stalled_ids(local) - before))
             await local.close()
 
     _wait_for_children_without_threads()
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        for task_id in stalled:
+            print(
+                f"Interrupted: task {task_id} is stalled; `aqm restart {task_id}` resumes it", file=sys.stderr
+            )
+        return 130
+
+
+async def _stalled_ids(local: Any) -> set[str]:
+    return {task.id for task in await local.store.list_tasks(status="stalled", limit=STALLED_LOOKUP)}
+
+
+async def _settle_cancelled_tasks() -> bool:
+    """Wait (a bounded time) for the tasks an interrupt cancelled to finish; True if there were any."""
+    import asyncio
+
+    current = asyncio.current_task()
+    cancelled = [task for task in asyncio.all_tasks() if task is not current and task.cancelling()]
+    if cancelled:
+        await asyncio.wait(cancelled, timeout=SETTLE_CANCELLED_S)
+    return bool(cancelled)
 
 
 def _wait_for_children_without_threads() -> None:
@@ -454,7 +488,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         code: int = await local.run(args.input, pipeline=args.pipeline, agent=args.agent, params=params)
         return code
 
-    return _with_local(run)
+    return _with_local(run, runs_stages=True)
 
 
 def _prompt_missing_params(pipeline: str | None, params: dict[str, str]) -> None:
@@ -474,15 +508,17 @@ def _prompt_missing_params(pipeline: str | None, params: dict[str, str]) -> None
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
-    return _with_local(lambda local: local.approve(args.task, args.reason))
+    return _with_local(lambda local: local.approve(args.task, args.reason), runs_stages=True)
 
 
 def _cmd_reject(args: argparse.Namespace) -> int:
-    return _with_local(lambda local: local.approve(args.task, args.reason, decision="rejected"))
+    return _with_local(
+        lambda local: local.approve(args.task, args.reason, decision="rejected"), runs_stages=True
+    )
 
 
 def _cmd_answer(args: argparse.Namespace) -> int:
-    return _with_local(lambda local: local.answer(args.task, args.response))
+    return _with_local(lambda local: local.answer(args.task, args.response), runs_stages=True)
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
@@ -490,14 +526,16 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def _cmd_restart(args: argparse.Namespace) -> int:
-    return _with_local(lambda local: local.restart(args.task, args.from_stage))
+    return _with_local(lambda local: local.restart(args.task, args.from_stage), runs_stages=True)
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
     from app.validation import parse_params
 
     params = parse_params(args.param)
-    return _with_local(lambda local: local.fix(args.task, args.input, agent=args.agent, params=params))
+    return _with_local(
+        lambda local: local.fix(args.task, args.input, agent=args.agent, params=params), runs_stages=True
+    )
 
 
 def _cmd_chunks(args: argparse.Namespace) -> int:

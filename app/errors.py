@@ -11,6 +11,7 @@
     └── RuntimeFailed           a stage's CLI or command did not produce an answer (.category)
         ├── CliNotFound         the executable is not on PATH            category "cli_missing"
         ├── NotAuthenticated    the CLI has no credentials               category "auth"
+        ├── RateLimited         the provider refused with a 429          category "rate_limit"
         ├── TimedOut            killed after the runtime's timeout       category "timeout"
         ├── ExitedNonZero       exit code != 0 (.exit_code, .stderr_tail) category "exit"
         └── BadAnswer           the CLI answered, but not in the format asked (e.g. a JSON verdict)
@@ -96,6 +97,12 @@ class CliNotFound(RuntimeFailed):
 
 class NotAuthenticated(RuntimeFailed):
     category = "auth"
+
+
+class RateLimited(RuntimeFailed):
+    """The provider answered 429 (quota or rate): the CLI gave up; the retry policy decides."""
+
+    category = "rate_limit"
 
 
 class TimedOut(RuntimeFailed):

@@ -8,7 +8,13 @@ is a `result` with `result`, `is_error`, `modelUsage` (per model; the field for 
 `usage` + `total_cost_usd`, and `structured_output` when a schema was given. Failures (1.4): exit 1
 with a `result` whose `is_error` is true on stdout (API and auth errors), or one line on stderr
 (argument errors). `--strict-mcp-config` is always there: only the pipeline's MCP servers load
-(DESIGN.md, agent instruction files). The adapter never adds `--dangerously-skip-permissions`.
+(DESIGN.md, agent instruction files), and each is allowed (`--allowedTools mcp__NAME`): headless
+claude refuses a tool call it would have to ask about, and the server is the pipeline's own choice.
+The adapter never adds `--dangerously-skip-permissions`.
+
+Fail fast: claude retries a failed request ten times (a bad key or a 429 took about 3 minutes, so
+an `llm` gate timed out instead of saying why); `CLAUDE_CODE_MAX_RETRIES=0` makes it give up at
+once, and the agent's `retry:` policy is the one retry layer (llm-clis.md section 8).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from app.errors import BadAnswer
 from app.runtimes.base import Finished, JsonSchema, RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.mcp import launches
 from app.runtimes.parsing import (
+    Diagnosis,
     as_dict,
     as_float,
     as_int,
@@ -37,7 +44,7 @@ from app.runtimes.process import ProcessRuntime, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "claude"
-INSTALL_HINT = "npm install -g @anthropic-ai/claude-code (checked against 2.1.331)"
+INSTALL_HINT = "npm install -g @anthropic-ai/claude-code@2.1.337 (the version tests/conformance runs)"
 TOKEN_VARS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 PROVIDER_SWITCHES = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
 CREDENTIAL_VARS = (
@@ -50,8 +57,17 @@ CREDENTIAL_VARS = (
     # Vertex AI
     *("ANTHROPIC_VERTEX_PROJECT_ID", "CLOUD_ML_REGION", "GOOGLE_APPLICATION_CREDENTIALS"),
 )
-QUIET_ENV = {"DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}  # CI hygiene (1.5)
-AUTH_MARKERS = ("Not logged in", "Invalid API key", "authentication_failed")
+QUIET_ENV = {  # CI hygiene (1.5), and no retries of its own (see the module docstring)
+    "DISABLE_AUTOUPDATER": "1",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+}
+DIAGNOSIS = Diagnosis(
+    NAME,
+    auth_markers=("Not logged in", "Invalid API key", "authentication_failed", "authentication_error"),
+    rate_markers=("(429)", "rate_limit"),
+    auth_hint="check ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN)",
+)
 
 
 def build_argv(request: RunRequest, *, mcp_config: Path | None = None) -> list[str]:
@@ -62,6 +78,8 @@ def build_argv(request: RunRequest, *, mcp_config: Path | None = None) -> list[s
         argv += ["--json-schema", json.dumps(request.schema)]
     if mcp_config is not None:
         argv += ["--mcp-config", str(mcp_config)]
+    for launch in launches(request.mcp):
+        argv += ["--allowedTools", f"mcp__{launch.name}"]  # every tool of the pipeline's server
     return [*argv, "--strict-mcp-config", *request.flags]
 
 
@@ -144,12 +162,11 @@ class ClaudeStream:
     def finish(self, *, exit_code: int, stderr_tail: str) -> Finished:
         result = self.result
         if result is not None and (result.get("is_error") or result.get("subtype", "success") != "success"):
-            message = _error_text(result)
             raise failure(
-                NAME, message, exit_code=exit_code, stderr_tail=stderr_tail, auth_markers=AUTH_MARKERS
+                _error_text(result), exit_code=exit_code, stderr_tail=stderr_tail, diagnosis=DIAGNOSIS
             )
         if exit_code != 0:
-            raise exit_failure(NAME, exit_code, stderr_tail, auth_markers=AUTH_MARKERS)
+            raise exit_failure(exit_code, stderr_tail, diagnosis=DIAGNOSIS)
         if result is None:
             raise BadAnswer(f"{NAME} exited 0 without a result line", partial_output="\n\n".join(self.texts))
         answer = result.get("result")

@@ -27,6 +27,7 @@ from app.errors import BadAnswer, RuntimeFailed
 from app.runtimes.base import Finished, JsonSchema, RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.mcp import launches
 from app.runtimes.parsing import (
+    Diagnosis,
     as_dict,
     as_int,
     exit_failure,
@@ -40,10 +41,16 @@ from app.runtimes.process import ProcessRuntime, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "codex"
-INSTALL_HINT = "npm install -g @openai/codex (checked against 0.169.0)"
+INSTALL_HINT = "npm install -g @openai/codex@0.171.0 (the version tests/conformance runs)"
 CREDENTIAL_VARS = ("CODEX_API_KEY", "OPENAI_API_KEY", "CODEX_HOME")
-AUTH_MARKERS = ("401 Unauthorized", "Missing environment variable", "Not logged in")
+DIAGNOSIS = Diagnosis(
+    NAME,
+    auth_markers=("401 Unauthorized", "Missing environment variable", "Not logged in"),
+    rate_markers=("429 Too Many Requests",),
+    auth_hint="check CODEX_API_KEY (or a `codex login` in CODEX_HOME)",
+)
 TOOL_ITEMS = frozenset({"command_execution", "mcp_tool_call", "web_search", "file_change"})
+MCP_APPROVAL = "approve"  # headless exec refuses a call that needs approval ("approval policy is never")
 MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # a bare key in a `-c` key path
 
 
@@ -71,6 +78,8 @@ def mcp_overrides(servers: Iterable[McpServer]) -> list[str]:
             f"{key}.command={toml_value(launch.command)}",
             "-c",
             f"{key}.args={toml_value(launch.args)}",
+            "-c",
+            f"{key}.default_tools_approval_mode={toml_value(MCP_APPROVAL)}",
         ]
         if launch.env:
             argv += ["-c", f"{key}.env={toml_value(launch.env)}"]
@@ -150,11 +159,9 @@ class CodexStream:
 
     def finish(self, *, exit_code: int, stderr_tail: str) -> Finished:
         if self.failed is not None:
-            raise failure(
-                NAME, self.failed, exit_code=exit_code, stderr_tail=stderr_tail, auth_markers=AUTH_MARKERS
-            )
+            raise failure(self.failed, exit_code=exit_code, stderr_tail=stderr_tail, diagnosis=DIAGNOSIS)
         if exit_code != 0:
-            raise exit_failure(NAME, exit_code, stderr_tail, auth_markers=AUTH_MARKERS)
+            raise exit_failure(exit_code, stderr_tail, diagnosis=DIAGNOSIS)
         if not self.messages:
             raise BadAnswer(f"{NAME} finished its turn without an agent message")
         output = self.messages[-1]

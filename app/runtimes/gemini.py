@@ -12,17 +12,23 @@ non-zero exit (41 = no or bad auth method, API errors exit with HTTP status mod 
 gemini has no schema flag: with a schema the prompt asks for only a JSON object, and the answer is
 parsed strictly (the whole text, or its last fenced json block); anything else is BadAnswer.
 
-MCP servers have no per-invocation flag either. Writing `.gemini/settings.json` into the workspace
-would change the repository, so each run with MCP servers gets its own GEMINI_CLI_HOME (a folder
-of the run's `Stage`) whose `.gemini/settings.json` is the user's settings with `mcpServers`
-replaced, and links to the user's Google-login files. This hides the rest of the user's gemini home (memory,
-extensions, saved sessions) from that run: acceptable for a pipeline stage.
+Every run gets its own GEMINI_CLI_HOME (a folder of the run's `Stage`): gemini has no flag for
+what the adapter must set, and writing `.gemini/settings.json` into the workspace would change the
+repository. Its `.gemini/settings.json` is the user's settings with
+- `general.maxAttempts: 1`: gemini retries a 429 ten times with 5-30 s pauses (and its model router
+  five times before that) — minutes before an `llm` gate hears of it; the agent's `retry:` policy
+  is the one retry layer (llm-clis.md section 8);
+- `mcpServers` replaced by the pipeline's, each `trust: true`: headless gemini does not offer an
+  untrusted server's tools to the model at all, and the server is the pipeline's own choice;
+and links to the user's Google-login files. This hides the rest of the user's gemini home (memory,
+extensions, saved sessions) from the run: acceptable for a pipeline stage.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,7 @@ from app.errors import BadAnswer, NotAuthenticated
 from app.runtimes.base import Finished, JsonSchema, RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.mcp import launches
 from app.runtimes.parsing import (
+    Diagnosis,
     as_dict,
     as_int,
     exit_failure,
@@ -45,7 +52,7 @@ from app.runtimes.process import ProcessRuntime, Stage, allowed_env, run_cli
 from app.spec.models import McpServer
 
 NAME = "gemini"
-INSTALL_HINT = "npm install -g @google/gemini-cli (checked against 0.61.0)"
+INSTALL_HINT = "npm install -g @google/gemini-cli@0.61.0 (the version tests/conformance runs)"
 CREDENTIAL_VARS = (
     *("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT"),
     *("GOOGLE_CLOUD_LOCATION", "GOOGLE_GENAI_USE_GCA", "GOOGLE_GEMINI_BASE_URL", "GEMINI_CLI_HOME"),
@@ -57,9 +64,21 @@ SCHEMA_INSTRUCTION = (
     "JSON Schema: {schema}"
 )
 AUTH_EXIT_CODE = 41
-AUTH_MARKERS = ("Please set an Auth method", "Invalid auth method", "API key not valid", "API_KEY_INVALID")
+DIAGNOSIS = Diagnosis(
+    NAME,
+    auth_markers=(
+        *("Please set an Auth method", "Invalid auth method", "API key not valid", "API_KEY_INVALID"),
+        "must specify the GEMINI_API_KEY",  # no key (0.61)
+    ),
+    rate_markers=("status 429", "RESOURCE_EXHAUSTED", "Resource has been exhausted"),
+    auth_hint="check GEMINI_API_KEY (or the Vertex AI variables, or a Google login)",
+)
+# gemini retries its model router's call five times, 5-30 s apart, whatever general.maxAttempts
+# says: its first "Attempt 1 failed with status 429" on stderr ends the run (the group is killed)
+RETRYING_A_429 = re.compile(r"Attempt \d+ failed with status 429")
 LOGIN_FILES = ("oauth_creds.json", "google_accounts.json")  # a Google login's cached credentials
 HOME_NAME = "gemini-home"  # the run's GEMINI_CLI_HOME, a folder of its Stage
+MAX_ATTEMPTS = 1  # per model call (general.maxAttempts): fail fast, the agent's retry policy applies
 
 
 def build_argv(request: RunRequest) -> list[str]:
@@ -92,9 +111,11 @@ def has_credentials(environ: Mapping[str, str]) -> bool:
     return (gemini_dir(environ) / "oauth_creds.json").is_file()
 
 
-def settings_with_mcp(user_settings: Mapping[str, Any], servers: Iterable[McpServer]) -> dict[str, Any]:
-    """The user's settings with `mcpServers` replaced by the pipeline's."""
-    return {**user_settings, "mcpServers": {launch.name: launch.as_json() for launch in launches(servers)}}
+def run_settings(user_settings: Mapping[str, Any], servers: Iterable[McpServer]) -> dict[str, Any]:
+    """The user's settings with one attempt per model call and the pipeline's (trusted) MCP servers."""
+    general = {**as_dict(user_settings.get("general")), "maxAttempts": MAX_ATTEMPTS}
+    mcp = {launch.name: {**launch.as_json(), "trust": True} for launch in launches(servers)}
+    return {**user_settings, "general": general, "mcpServers": mcp}
 
 
 def _read_user_settings(user_dir: Path) -> dict[str, Any]:
@@ -106,12 +127,10 @@ def _read_user_settings(user_dir: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def mcp_home(servers: tuple[McpServer, ...], *, environ: Mapping[str, str], stage: Stage) -> Path | None:
-    """A per-run GEMINI_CLI_HOME holding the pipeline's MCP servers; None when there are none."""
-    if not servers:
-        return None
+def run_home(servers: tuple[McpServer, ...], *, environ: Mapping[str, str], stage: Stage) -> Path:
+    """The run's GEMINI_CLI_HOME: its settings (`run_settings`) and links to the user's login."""
     user_dir = gemini_dir(environ)
-    settings = settings_with_mcp(_read_user_settings(user_dir), servers)
+    settings = run_settings(_read_user_settings(user_dir), servers)
     run_dir = stage.file(f"{HOME_NAME}/.gemini/settings.json", json.dumps(settings, indent=2)).parent
     for name in LOGIN_FILES:
         if (user_dir / name).is_file():
@@ -153,13 +172,13 @@ class GeminiStream:
         result = self.result
         if result is not None and result.get("status") == "error":
             message = str(as_dict(result.get("error")).get("message") or "result status error")
-            raise failure(
-                NAME, message, exit_code=exit_code, stderr_tail=stderr_tail, auth_markers=AUTH_MARKERS
+            raise failure(message, exit_code=exit_code, stderr_tail=stderr_tail, diagnosis=DIAGNOSIS)
+        if exit_code == AUTH_EXIT_CODE and DIAGNOSIS.classify(stderr_tail) is None:
+            raise NotAuthenticated(
+                f"{NAME}: authentication failed: {DIAGNOSIS.auth_hint} ({tail(stderr_tail)})"
             )
-        if exit_code == AUTH_EXIT_CODE:
-            raise NotAuthenticated(f"{NAME} is not authenticated: {tail(stderr_tail)}")
         if exit_code != 0:
-            raise exit_failure(NAME, exit_code, stderr_tail, auth_markers=AUTH_MARKERS)
+            raise exit_failure(exit_code, stderr_tail, diagnosis=DIAGNOSIS)
         output = "".join(self.deltas)
         if result is None:
             raise BadAnswer(f"{NAME} exited 0 without a result line", partial_output=output)
@@ -180,9 +199,8 @@ class GeminiRuntime(ProcessRuntime):
     async def run(self, request: RunRequest) -> AsyncIterator[RuntimeEvent]:
         with self.launcher.stage() as stage:
             user_env = allowed_env(request.env, credentials=CREDENTIAL_VARS)
-            home = mcp_home(request.mcp, environ=user_env, stage=stage)
-            extra = {**request.env, **({"GEMINI_CLI_HOME": str(home)} if home else {})}
-            env = allowed_env(extra, credentials=CREDENTIAL_VARS)
+            home = run_home(request.mcp, environ=user_env, stage=stage)
+            env = allowed_env({**request.env, "GEMINI_CLI_HOME": str(home)}, credentials=CREDENTIAL_VARS)
             parser = GeminiStream(schema=request.schema)
             stdin = build_stdin(request)
             events = run_cli(
@@ -193,6 +211,7 @@ class GeminiRuntime(ProcessRuntime):
                 env=env,
                 install_hint=INSTALL_HINT,
                 stage=stage,
+                give_up=RETRYING_A_429,
             )
             async with contextlib.aclosing(events):
                 async for event in events:

@@ -4,15 +4,52 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RuntimeFailed
+from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RateLimited, RuntimeFailed
 
 MESSAGE_TAIL_CHARS = 2000  # of stderr or an error text, quoted in an error message
 TOOL_DETAIL_CHARS = 120
 TOOL_DETAIL_KEYS = ("command", "file_path", "path", "pattern", "query", "url", "description")
 FENCED_JSON = re.compile(r"```json[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL | re.IGNORECASE)
+QUOTED_LINE_CHARS = 500  # of the line that says "auth" or "429", quoted in the error
+AUTH_STATUS = re.compile(r"\b(401|403)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """How one CLI words the failures its author must read plainly: no or bad credentials (what to
+    check: `auth_hint`) and the provider's 429. Matched case-insensitively in its error text."""
+
+    runtime: str
+    auth_markers: tuple[str, ...]
+    rate_markers: tuple[str, ...]
+    auth_hint: str  # "check ANTHROPIC_API_KEY"
+
+    def classify(self, text: str) -> RuntimeFailed | None:
+        """NotAuthenticated or RateLimited when `text` says so (quoting the line that does), else None."""
+        if (line := _line_with(text, self.auth_markers)) is not None:
+            status = AUTH_STATUS.search(line)
+            code = f" ({status.group(1)})" if status else ""
+            return NotAuthenticated(
+                f"{self.runtime}: authentication failed{code}: {self.auth_hint} ({self.runtime} said: {line})"
+            )
+        if (line := _line_with(text, self.rate_markers)) is not None:
+            return RateLimited(
+                f"{self.runtime}: rate limited (429) by its provider: wait, or raise the quota "
+                f"({self.runtime} said: {line})"
+            )
+        return None
+
+
+def _line_with(text: str, markers: tuple[str, ...]) -> str | None:
+    """The first line of `text` holding one of `markers` (case-insensitive), shortened; else None."""
+    for line in text.splitlines():
+        if any(marker.lower() in line.lower() for marker in markers):
+            return shorten(line, QUOTED_LINE_CHARS)
+    return None
 
 
 def json_object(line: str) -> dict[str, Any] | None:
@@ -74,25 +111,21 @@ def _check_shape(value: object, schema: Mapping[str, Any], *, runtime: str) -> N
         raise BadAnswer(f"{runtime} answered JSON without the required keys {missing}")
 
 
-def failure(
-    runtime: str, message: str, *, exit_code: int, stderr_tail: str, auth_markers: Iterable[str]
-) -> RuntimeFailed:
-    """The error for a CLI that reported a failure: NotAuthenticated when it says so, else by exit code."""
-    text = f"{runtime} failed: {tail(message)}"
-    if any(marker.lower() in message.lower() for marker in auth_markers):
-        return NotAuthenticated(f"{runtime} is not authenticated: {tail(message)}")  # as exit_failure says
+def failure(message: str, *, exit_code: int, stderr_tail: str, diagnosis: Diagnosis) -> RuntimeFailed:
+    """The error for a CLI that reported a failure: auth or rate limit when it says so, else by exit code."""
+    if (known := diagnosis.classify(message)) is not None:
+        return known
+    text = f"{diagnosis.runtime} failed: {tail(message)}"
     if exit_code != 0:
         return ExitedNonZero(text, exit_code=exit_code, stderr_tail=stderr_tail)
     return RuntimeFailed(text)
 
 
-def exit_failure(
-    runtime: str, exit_code: int, stderr_tail: str, *, auth_markers: Iterable[str]
-) -> RuntimeFailed:
-    """The error for a non-zero exit the output did not explain: its stderr may still say "auth"."""
-    if any(marker.lower() in stderr_tail.lower() for marker in auth_markers):
-        return NotAuthenticated(f"{runtime} is not authenticated: {tail(stderr_tail)}")
-    return exited_non_zero(runtime, exit_code, stderr_tail)
+def exit_failure(exit_code: int, stderr_tail: str, *, diagnosis: Diagnosis) -> RuntimeFailed:
+    """The error for a non-zero exit the output did not explain: its stderr may still say why."""
+    if (known := diagnosis.classify(stderr_tail)) is not None:
+        return known
+    return exited_non_zero(diagnosis.runtime, exit_code, stderr_tail)
 
 
 def exited_non_zero(runtime: str, exit_code: int, stderr_tail: str) -> ExitedNonZero:

@@ -15,6 +15,9 @@
 - A hard wall-clock deadline: SIGTERM to the group, SIGKILL after a short grace, then `TimedOut`.
   Cancelling the consuming task kills the group at once and lets `CancelledError` through.
 - stdout is capped (`MAX_OUTPUT_BYTES`); past the cap the group is killed and the run fails.
+- `give_up`: a stderr pattern saying the CLI is waiting to retry what the stage must not wait for
+  (gemini's router retrying a 429): the group is killed at once, and the run ends as if the CLI had
+  exited (killed), with that stderr for the adapter's parser to explain.
 - The environment is built by `allowed_env`: an allowlist, never the app's own `AQM_*` secrets.
 - Where the process starts is a `Launcher`'s choice: `UNSANDBOXED` runs the argv as it is (local
   `aqm run`), `app.runtimes.sandbox.Sandbox` inside bubblewrap (the App; `aqm run --sandbox`).
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -203,6 +207,7 @@ async def run_cli(
     env: Mapping[str, str],
     install_hint: str,
     stage: Stage | None = None,
+    give_up: re.Pattern[str] | None = None,
 ) -> AsyncGenerator[RuntimeEvent, None]:
     """Run an LLM CLI for one request: stream the parser's events, then its `Finished`."""
     async with run_process(
@@ -213,6 +218,7 @@ async def run_cli(
         timeout_s=request.timeout_s,
         install_hint=install_hint,
         stage=stage,
+        give_up=give_up,
     ) as child:
         async for line in child:
             for event in parser.feed(line):
@@ -232,6 +238,7 @@ def run_process(
     max_output_bytes: int = MAX_OUTPUT_BYTES,
     stderr_tail_bytes: int = STDERR_TAIL_BYTES,
     stage: Stage | None = None,
+    give_up: re.Pattern[str] | None = None,
 ) -> ChildProcess:
     """Prepare a child process; it starts when entered with `async with` (through `stage`'s launch,
     default: as it is)."""
@@ -246,6 +253,7 @@ def run_process(
         kill_grace_s=kill_grace_s,
         max_output_bytes=max_output_bytes,
         stderr_tail_bytes=stderr_tail_bytes,
+        give_up=give_up,
     )
 
 
@@ -265,6 +273,7 @@ class ChildProcess:
         kill_grace_s: float,
         max_output_bytes: int,
         stderr_tail_bytes: int,
+        give_up: re.Pattern[str] | None = None,
     ) -> None:
         if not argv:
             raise RuntimeFailed("nothing to run: the command is empty")
@@ -274,6 +283,7 @@ class ChildProcess:
         self._stdin, self._cwd, self._env = stdin, cwd, dict(env)
         self.timeout_s, self._install_hint, self._kill_grace_s = timeout_s, install_hint, kill_grace_s
         self._max_output_bytes, self._stderr_tail_bytes = max_output_bytes, stderr_tail_bytes
+        self._give_up = give_up
         self.stdout_bytes = 0
         self.stderr_bytes = 0  # all of it; `stderr_tail` keeps only the end
         self._stderr = bytearray()
@@ -421,6 +431,8 @@ class ChildProcess:
             self._stderr += chunk
             if len(self._stderr) > self._stderr_tail_bytes:
                 del self._stderr[: len(self._stderr) - self._stderr_tail_bytes]
+            if self._give_up is not None and self._give_up.search(self.stderr_tail):
+                self._signal_group(signal.SIGKILL)  # stdout ends, the reaper sees the kill
 
     async def _cleanup(self) -> None:
         """On every exit: kill a group still running (cancelled, failed, abandoned), then settle."""

@@ -30,7 +30,8 @@ what this machine's network reaches (127.0.0.1 and abstract unix sockets include
 Redis must require credentials, which a stage never sees.
 
 Folders the stage sees besides the system: those on this process's PATH (read-only; for
-`<venv>/bin` the venv and its base interpreter, for a link into an npm package that package), our
+`<venv>/bin` the venv and its base interpreter, for a link into an npm package the
+node_modules folder holding it and its dependencies), our
 own interpreter, and, as a test hook only, the folders of absolute FAKE_CLI_* paths (the fake
 CLIs' script and log, writable). None of it may hold the data folder, HOME, /tmp, /home or /var
 whole, nor lie under /etc, /proc, /sys, /dev, /run or /boot. `aqm run --sandbox` (`logins`)
@@ -226,7 +227,7 @@ def read_only_candidates(environ: Mapping[str, str]) -> Iterator[Path]:
 def link_targets(folder: Path) -> Iterator[Path]:
     """Where each symbolic link in `folder` leads, when that is another folder: the file's folder,
     or for a file inside an npm package (`bin/gemini -> ../lib/node_modules/@google/gemini-cli/
-    dist/index.js`), the whole package, its own node_modules included."""
+    dist/index.js`), the node_modules folder holding it and its dependencies."""
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_symlink():
@@ -236,13 +237,15 @@ def link_targets(folder: Path) -> Iterator[Path]:
 
 
 def package_root(target: Path) -> Path:
-    """The npm package holding `target` (node_modules/NAME or node_modules/@SCOPE/NAME), else its folder."""
+    """The `node_modules` folder holding the npm package of `target`, else `target`'s folder.
+
+    The whole folder, not the package alone: npm installs a package's dependencies beside it, and
+    codex's and claude's native binaries are such dependencies (`@openai/codex-linux-x64`)."""
     parts = target.parts
     if "node_modules" not in parts[:-1]:
         return target.parent
     start = len(parts) - 1 - parts[::-1].index("node_modules")  # the innermost node_modules
-    length = 3 if start + 1 < len(parts) and parts[start + 1].startswith("@") else 2
-    return Path(*parts[: start + length]) if start + length < len(parts) else target.parent
+    return Path(*parts[: start + 1])
 
 
 def venv_of(root: Path) -> Iterator[Path]:

@@ -1,4 +1,4 @@
-"""Fake `claude` (Claude Code 2.1.331, print mode): llm-clis.md section 1. See fakecli.py for the hooks."""
+"""Fake `claude` (Claude Code 2.1.337, print mode): llm-clis.md section 1. See fakecli.py for the hooks."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from tests.fakes.fakecli import (
     write_out,
 )
 
-VERSION = "2.1.331"
+VERSION = "2.1.337"
 DEFAULT_MODEL = "claude-fake-model"
+DEFAULT_MAX_RETRIES = 10
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 TOKEN_VARS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN")
 ROOT_BYPASS = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons\n"
@@ -192,8 +193,16 @@ def answer_call(options: dict[str, Any], prompt: str, answer: Answer) -> int:
 
 
 def answer_error(options: dict[str, Any], kind: str) -> int:
+    """As the real one: an API error is retried CLAUDE_CODE_MAX_RETRIES times (default 10, a 401
+    included: about 3 minutes of backoff, here a wait until killed); with 0 it fails at once."""
     text, status, error = API_ERRORS[kind]
     session = Session(options, Lines(Answer()))
+    retries = int(os.environ.get("CLAUDE_CODE_MAX_RETRIES") or DEFAULT_MAX_RETRIES)
+    if status is not None and retries > 0:
+        session.start()
+        retry = {"attempt": 1, "max_retries": retries, "retry_delay_ms": 551, "error_status": status}
+        session.emit({"type": "system", "subtype": "api_retry", **retry, "error": error})
+        hang()
     session.start(api_key_source="none" if kind == "no-credentials" else None)
     session.assistant(text, model="<synthetic>", extra={"error": error, "is_api_error_message": True})
     result = base_result(session) | {"is_error": True, "result": text, "api_error_status": status}

@@ -1,4 +1,4 @@
-"""Fake `codex` (Codex CLI 0.169.0, `codex exec`): llm-clis.md section 3. See fakecli.py for the hooks.
+"""Fake `codex` (Codex CLI 0.171.0, `codex exec`): llm-clis.md section 3. See fakecli.py for the hooks.
 
 Not emulated: the interactive TUI, `exec resume` (so no cumulative usage over a thread) and `--oss`.
 """
@@ -26,7 +26,7 @@ from tests.fakes.fakecli import (
     write_out,
 )
 
-VERSION = "0.169.0"
+VERSION = "0.171.0"
 DEFAULT_MODEL = "gpt-fake-codex"
 RESPONSES_URL = "https://api.openai.com/v1/responses"
 CHOICES = {

@@ -29,6 +29,7 @@ from tests.fakes.fakecli import (
 
 VERSION = "0.61.0"
 DEFAULT_MODEL = "gemini-fake-model"
+DEFAULT_MAX_ATTEMPTS = 10
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 EXIT_AUTH, EXIT_INPUT, EXIT_UNTRUSTED = 41, 42, 55
 UNTRUSTED = (
@@ -133,6 +134,11 @@ def user_settings() -> dict[str, Any]:
     return settings if isinstance(settings, dict) else {}
 
 
+def max_attempts() -> int:
+    attempts = (user_settings().get("general") or {}).get("maxAttempts")
+    return attempts if isinstance(attempts, int) else DEFAULT_MAX_ATTEMPTS
+
+
 def mcp_servers() -> dict[str, Any]:
     """mcpServers of the user settings, then of the (trusted) workspace's .gemini/settings.json."""
     servers = dict(user_settings().get("mcpServers") or {})
@@ -149,6 +155,8 @@ def check_auth(options: dict[str, Any]) -> None:
     if os.environ.get("GOOGLE_GEMINI_BASE_URL") and not selected:
         fail_auth(options, "Invalid auth method selected.")
     env = os.environ
+    if selected == "gemini-api-key" and not env.get("GEMINI_API_KEY"):
+        fail_auth(options, "When using Gemini API, you must specify the GEMINI_API_KEY environment variable.")
     vertex = env.get("GOOGLE_GENAI_USE_VERTEXAI") == "true"
     if not (selected or env.get("GEMINI_API_KEY") or vertex or env.get("GOOGLE_GENAI_USE_GCA") == "true"):
         fail_auth(
@@ -203,6 +211,7 @@ class Run:
     def __init__(self, options: dict[str, Any], lines: Lines) -> None:
         self.format = options.get("--output-format", "text")
         self.model = options.get("--model") or DEFAULT_MODEL
+        self.model_given = "--model" in options  # else the router's call comes first
         self.lines, self.id, self.started, self.tool_calls = lines, new_id(), time.monotonic(), 0
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -242,11 +251,16 @@ class Run:
         return 0
 
     def fail(self, status: int, message: str) -> int:
-        """An API error: a result event (stream-json), an error object on stderr (json), or text mode's."""
-        if status == 429:
+        """An API error: a result event (stream-json), an error object on stderr (json), or text mode's.
+
+        As the real one, a 429 is retried 5-30 s apart (minutes in all; here a wait until killed):
+        by the model router (without --model) five times whatever the settings say, then by the
+        main call `general.maxAttempts` times (default 10)."""
+        if status == 429 and (self.model_given is False or max_attempts() > 1):
             write_err(
                 "Attempt 1 failed with status 429. Retrying with backoff... ApiError: Resource exhausted\n"
             )
+            hang()
         if self.format == "stream-json":
             failure = {"type": "unknown", "message": message}
             self.emit(

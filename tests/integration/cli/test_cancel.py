@@ -10,6 +10,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from tests.conftest import needs_bwrap
 from tests.integration.cli.conftest import TASK_ID, Project, script_rule, wait_until
 from tests.integration.runtimes.procs import survivors
 
@@ -18,7 +21,7 @@ PROMPT_EXIT_S = 5.0
 
 
 @contextlib.contextmanager
-def running(project: Project) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, Any]]]:
+def running(project: Project, *options: str) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, Any]]]:
     """`aqm run` in the background until its claude call hangs: (the process, the task id, the call)."""
     project.pipeline(
         """
@@ -32,7 +35,7 @@ def running(project: Project) -> Iterator[tuple[subprocess.Popen[str], str, dict
         """
     )
     project.fakes.script(script_rule("claude", mode="hang", times=1))
-    runner = project.start("run", TASK)
+    runner = project.start("run", *options, TASK)
     call: dict[str, Any] = {}
     try:
         call = project.wait_for_call("claude")
@@ -84,3 +87,20 @@ def test_ctrl_c_leaves_the_task_stalled_and_restart_finishes_it(project: Project
 
     assert "Status: completed" in restarted.stdout
     assert project.clis() == ["claude", "claude", "gemini"]
+
+
+@pytest.mark.parametrize(
+    "options", [(), pytest.param(("--sandbox",), marks=needs_bwrap)], ids=["unsandboxed", "sandboxed"]
+)
+def test_ctrl_c_says_in_one_line_that_the_task_is_stalled(project: Project, options: tuple[str, ...]) -> None:
+    """No asyncio traceback ("Event loop is closed", as the stage's pipes were collected after the
+    loop closed): the cancelled stage finishes killing its CLI first."""
+    with running(project, *options) as (runner, task_id, _):
+        runner.send_signal(signal.SIGINT)
+        _, stderr = runner.communicate(timeout=PROMPT_EXIT_S + 5)
+
+        assert runner.returncode == 130
+    assert stderr.splitlines() == [
+        f"Interrupted: task {task_id} is stalled; `aqm restart {task_id}` resumes it"
+    ]
+    assert project.task_status(task_id) == "stalled"

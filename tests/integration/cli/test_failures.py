@@ -25,6 +25,9 @@ def test_a_cli_that_exits_1_fails_the_task_with_its_stderr_tail(project: Project
     assert f"aqm restart {ran.task_id} --from-stage 2" in status
 
 
+KEY_VARIABLE = {"claude": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY", "codex": "CODEX_API_KEY"}
+
+
 @pytest.mark.parametrize("cli", ["claude", "gemini", "codex"])
 def test_a_cli_that_is_not_logged_in_fails_the_task_saying_so(project: Project, cli: str) -> None:
     project.pipeline(f"agents:\n  - {{id: solo, runtime: {cli}}}\n")
@@ -34,7 +37,8 @@ def test_a_cli_that_is_not_logged_in_fails_the_task_saying_so(project: Project, 
 
     assert ran.returncode == 1 and "Status: failed" in ran.stdout
     error = next(line for line in ran.stdout.splitlines() if line.startswith("Error:"))
-    assert f"Stage 1 (solo) failed: {cli} is not authenticated: " in error, error
+    assert f"Stage 1 (solo) failed: {cli}: authentication failed" in error, error
+    assert f"check {KEY_VARIABLE[cli]}" in error, error
 
 
 def test_an_agent_retry_policy_runs_a_crashed_stage_again(project: Project) -> None:

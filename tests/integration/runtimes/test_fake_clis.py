@@ -85,7 +85,7 @@ def test_codex_inside_a_git_repository_needs_no_skip_flag(fake_clis: FakeClis, t
     (tmp_path / "sub").mkdir()
     result = run("codex", "exec", "-", cwd=tmp_path / "sub")
     assert result.returncode == 0 and result.stdout == "[codex] hi\n"
-    assert "OpenAI Codex v0.169.0" in result.stderr and "tokens used" in result.stderr
+    assert "OpenAI Codex v0.171.0" in result.stderr and "tokens used" in result.stderr
 
 
 def test_text_modes_end_with_one_newline(fake_clis: FakeClis, tmp_path: Path) -> None:
@@ -134,11 +134,15 @@ def test_gemini_without_credentials_exits_41_with_the_message_on_stderr(
 
 
 def test_gemini_api_errors_exit_with_the_http_status_mod_256(fake_clis: FakeClis, tmp_path: Path) -> None:
+    """With one attempt and a model named: no retries (each takes 5-30 s in the real one)."""
+    settings = Path(os.environ["HOME"]) / ".gemini" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"general": {"maxAttempts": 1}}')
     fake_clis.mode("429")
-    result = run("gemini", "-p", "x", "-o", "stream-json", "--skip-trust", cwd=tmp_path)
+    result = run("gemini", "-p", "x", "-o", "stream-json", "--skip-trust", "-m", "m", cwd=tmp_path)
     last = json.loads(result.stdout.splitlines()[-1])
     assert result.returncode == 173 and last["status"] == "error"
-    json_mode = run("gemini", "-p", "x", "-o", "json", "--skip-trust", cwd=tmp_path)
+    json_mode = run("gemini", "-p", "x", "-o", "json", "--skip-trust", "-m", "m", cwd=tmp_path)
     assert (json_mode.returncode, json_mode.stdout) == (
         173,
         "",
@@ -173,11 +177,36 @@ def test_codex_login_status(fake_clis: FakeClis, tmp_path: Path) -> None:
 
 
 def test_versions(fake_clis: FakeClis, tmp_path: Path) -> None:
-    assert run("claude", "--version", cwd=tmp_path).stdout == "2.1.331 (Claude Code)\n"
-    assert run("codex", "--version", cwd=tmp_path).stdout == "codex-cli 0.169.0\n"
+    assert run("claude", "--version", cwd=tmp_path).stdout == "2.1.337 (Claude Code)\n"
+    assert run("codex", "--version", cwd=tmp_path).stdout == "codex-cli 0.171.0\n"
 
 
 def test_an_unknown_mode_is_a_loud_test_error(fake_clis: FakeClis, tmp_path: Path) -> None:
     fake_clis.mode("teapot")
     result = run("claude", "-p", cwd=tmp_path)
     assert result.returncode == 99 and "unknown mode 'teapot'" in result.stderr
+
+
+def test_claude_retries_a_401_unless_told_not_to_as_the_real_one(fake_clis: FakeClis, tmp_path: Path) -> None:
+    fake_clis.mode("401")
+    argv = ["claude", "-p", "hi", "--output-format", "stream-json", "--verbose"]
+    once = run(*argv, cwd=tmp_path, env={**os.environ, "CLAUDE_CODE_MAX_RETRIES": "0"})
+    assert once.returncode == 1 and "Invalid API key" in once.stdout.splitlines()[-1]
+    with subprocess.Popen(
+        argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    ) as retrying:
+        assert retrying.stdout is not None
+        lines = [json.loads(retrying.stdout.readline()) for _ in range(2)]
+        retrying.kill()
+    assert [line.get("subtype") for line in lines] == ["init", "api_retry"]
+    assert lines[1]["max_retries"] == 10 and lines[1]["error_status"] == 401
+
+
+def test_gemini_with_api_key_auth_selected_but_no_key_says_so(fake_clis: FakeClis, tmp_path: Path) -> None:
+    fake_clis.log_out()
+    settings = Path(os.environ["HOME"]) / ".gemini" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    result = run("gemini", "-p", "x", "-o", "stream-json", "--skip-trust", cwd=tmp_path)
+    assert result.returncode == 41
+    assert "When using Gemini API, you must specify the GEMINI_API_KEY environment variable." in result.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -48,6 +50,21 @@ async def test_a_child_that_ignores_its_input_does_not_break_the_run(tmp_path: P
         "import sys; print('bye'); sys.exit(3)", tmp_path, stdin=b"x" * 5_000_000
     )
     assert lines == ["bye\n"] and exit_code == 3
+
+
+async def test_a_give_up_line_on_stderr_ends_the_run_at_once(tmp_path: Path) -> None:
+    """A CLI announcing a retry the stage must not wait for (gemini's router on a 429) is killed:
+    without the pattern this run would last until its timeout and raise TimedOut."""
+    code = (
+        "import sys, time; print('started', flush=True)\n"
+        "sys.stderr.write('noise\\nAttempt 1 failed with status 429. Retrying with backoff...\\n')\n"
+        "sys.stderr.flush(); time.sleep(120)"
+    )
+    lines, exit_code, stderr_tail = await run_python(
+        code, tmp_path, timeout_s=60, give_up=re.compile(r"Attempt \d+ failed with status 429")
+    )
+    assert lines == ["started\n"] and exit_code == -signal.SIGKILL
+    assert "Attempt 1 failed with status 429" in stderr_tail
 
 
 async def test_stderr_is_drained_and_only_its_tail_kept(tmp_path: Path) -> None:

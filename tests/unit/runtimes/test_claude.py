@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RuntimeFailed
+from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RateLimited, RuntimeFailed
 from app.runtimes.base import RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.claude import ClaudeStream, build_argv, claude_usage, has_credentials, mcp_config
 from app.spec.models import McpServer
@@ -56,6 +56,15 @@ ARGV_CASES = {
             *("claude", "-p", "--output-format", "stream-json", "--verbose", "--model", "opus"),
             *("--json-schema", '{"type": "object"}', "--mcp-config", "/tmp/mcp.json", "--strict-mcp-config"),
             *("--allowedTools", "Bash(git *)"),
+        ],
+    ),
+    "each declared MCP server is allowed, and the agent's own --allowedTools add to it": (
+        request(mcp=(McpServer(server="db"), McpServer(server="gh")), flags=("--allowedTools", "Bash")),
+        Path("/tmp/mcp.json"),
+        [
+            *("claude", "-p", "--output-format", "stream-json", "--verbose", "--mcp-config", "/tmp/mcp.json"),
+            *("--allowedTools", "mcp__db", "--allowedTools", "mcp__gh", "--strict-mcp-config"),
+            *("--allowedTools", "Bash"),
         ],
     ),
 }
@@ -141,10 +150,10 @@ FAILURES = {
         1,
         NotAuthenticated,
     ),
-    "a 429 fails with its text": (
+    "a 429 is a rate limit": (
         error_result("API Error: Request rejected (429) · slow down", 429),
         1,
-        ExitedNonZero,
+        RateLimited,
     ),
     "an error subtype without result fails with its errors": (
         json.dumps(

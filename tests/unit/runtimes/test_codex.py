@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RuntimeFailed
+from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RateLimited, RuntimeFailed
 from app.runtimes.base import RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.codex import CodexStream, build_argv, has_credentials, mcp_overrides, toml_value
 from app.spec.models import McpServer
@@ -61,7 +61,7 @@ def test_mcp_servers_become_toml_config_overrides() -> None:
         McpServer(server="github"),
     )
     argv = mcp_overrides(servers)
-    assert argv[::2] == ["-c"] * 5
+    assert argv[::2] == ["-c"] * 7
     parsed = {}
     for override in argv[1::2]:
         key, _, value = override.partition("=")
@@ -69,9 +69,11 @@ def test_mcp_servers_become_toml_config_overrides() -> None:
     assert parsed == {
         "mcp_servers.db.command": "node",
         "mcp_servers.db.args": ["db.js", 'a "q"'],
+        "mcp_servers.db.default_tools_approval_mode": "approve",  # headless exec cannot ask
         "mcp_servers.db.env": {"TOKEN": "t"},
         "mcp_servers.github.command": "npx",
         "mcp_servers.github.args": ["-y", "@modelcontextprotocol/server-github"],
+        "mcp_servers.github.default_tools_approval_mode": "approve",
     }
 
 
@@ -110,9 +112,9 @@ FAILURES = {
         failed("Missing environment variable: `CODEX_API_KEY`."),
         NotAuthenticated,
     ),
-    "a 429 fails with its message": (
+    "a 429 is a rate limit": (
         failed("exceeded retry limit, last status: 429 Too Many Requests"),
-        ExitedNonZero,
+        RateLimited,
     ),
     "a 500 fails with its message": (failed("We’re currently experiencing high demand."), ExitedNonZero),
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated
+from app.errors import BadAnswer, ExitedNonZero, NotAuthenticated, RateLimited
 from app.runtimes.base import RunRequest, RuntimeEvent, TextDelta, ToolUse, Usage
 from app.runtimes.gemini import (
     PROMPT_FLAG_TEXT,
@@ -16,8 +16,8 @@ from app.runtimes.gemini import (
     build_argv,
     build_stdin,
     has_credentials,
-    mcp_home,
-    settings_with_mcp,
+    run_home,
+    run_settings,
 )
 from app.runtimes.process import UNSANDBOXED
 from app.spec.models import McpServer
@@ -70,11 +70,11 @@ def test_the_answer_is_the_concatenated_assistant_deltas_and_usage_comes_from_st
 
 
 FAILURES = {
-    "a result with status error fails with its message": (
+    "a result with a quota error is a rate limit": (
         QUOTA,
         173,
         "",
-        ExitedNonZero,
+        RateLimited,
         "Resource has been exhausted",
     ),
     "an invalid key is an auth failure": (BAD_KEY, 144, "", NotAuthenticated, "API key not valid"),
@@ -134,32 +134,38 @@ def test_a_schema_answer_that_is_not_the_asked_json_is_a_bad_answer(text: str) -
         stream.finish(exit_code=0, stderr_tail="")
 
 
-def test_settings_keep_the_users_keys_and_replace_mcp_servers() -> None:
-    user = {"security": {"auth": {"selectedType": "oauth-personal"}}, "mcpServers": {"mine": {}}}
-    settings = settings_with_mcp(user, (McpServer(server="fs", command="node", args=["fs.js"]),))
+def test_settings_keep_the_users_keys_allow_one_attempt_and_trust_the_pipelines_mcp_servers() -> None:
+    user = {
+        "security": {"auth": {"selectedType": "oauth-personal"}},
+        "general": {"maxAttempts": 10, "vimMode": True},
+        "mcpServers": {"mine": {}},
+    }
+    settings = run_settings(user, (McpServer(server="fs", command="node", args=["fs.js"]),))
     assert settings == {
         "security": {"auth": {"selectedType": "oauth-personal"}},
-        "mcpServers": {"fs": {"command": "node", "args": ["fs.js"], "env": {}}},
+        "general": {"maxAttempts": 1, "vimMode": True},
+        "mcpServers": {"fs": {"command": "node", "args": ["fs.js"], "env": {}, "trust": True}},
     }
 
 
-def test_mcp_home_is_a_temporary_gemini_home_linking_the_users_login(tmp_path: Path) -> None:
+def test_every_run_has_a_temporary_gemini_home_linking_the_users_login(tmp_path: Path) -> None:
     user_dir = tmp_path / ".gemini"
     user_dir.mkdir()
-    (user_dir / "settings.json").write_text('{"general": {"maxAttempts": 1}}')
+    (user_dir / "settings.json").write_text('{"general": {"maxAttempts": 5}}')
     (user_dir / "oauth_creds.json").write_text("{}")
     with UNSANDBOXED.stage() as stage:
-        home = mcp_home((McpServer(server="github"),), environ={"HOME": str(tmp_path)}, stage=stage)
-        assert home is not None
+        home = run_home((McpServer(server="github"),), environ={"HOME": str(tmp_path)}, stage=stage)
         settings = json.loads((home / ".gemini" / "settings.json").read_text())
         assert settings["general"] == {"maxAttempts": 1} and list(settings["mcpServers"]) == ["github"]
         assert (home / ".gemini" / "oauth_creds.json").resolve() == (user_dir / "oauth_creds.json").resolve()
     assert not home.exists()
 
 
-def test_no_mcp_servers_no_temporary_home() -> None:
+def test_a_run_without_mcp_servers_has_none_and_one_attempt(tmp_path: Path) -> None:
     with UNSANDBOXED.stage() as stage:
-        assert mcp_home((), environ={}, stage=stage) is None
+        home = run_home((), environ={"HOME": str(tmp_path)}, stage=stage)
+        settings = json.loads((home / ".gemini" / "settings.json").read_text())
+    assert settings == {"general": {"maxAttempts": 1}, "mcpServers": {}}
 
 
 CREDENTIALS = {

@@ -127,9 +127,13 @@ def test_local_logins_are_bound_into_the_stages_home(tmp_path: Path) -> None:
 NPM_LINKS = {
     "a scoped package's script in a subfolder": (
         "lib/node_modules/@google/gemini-cli/dist/index.js",
-        "lib/node_modules/@google/gemini-cli",
+        "lib/node_modules",  # with its dependencies beside it (codex's native binary is one)
     ),
-    "an unscoped package's script": ("lib/node_modules/some-cli/cli.js", "lib/node_modules/some-cli"),
+    "an unscoped package's script": ("lib/node_modules/some-cli/cli.js", "lib/node_modules"),
+    "a package inside another's node_modules": (
+        "lib/node_modules/a-cli/node_modules/@x/b/b.js",
+        "lib/node_modules/a-cli/node_modules",
+    ),
     "a file outside any package": ("opt/tool/bin/tool", "opt/tool/bin"),
 }
 
