@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\nclaude, default context strategy, {len(output_text()):,}-byte answers; peak RSS from "
         f"getrusage(RUSAGE_CHILDREN) of a fresh process per run; the fake alone: {fake_kib / 1024:.1f} MiB; "
         + ("a new project per run, its store created by the run" if args.fresh else PROJECT_IN_USE)
+        + "; the 'first run' rows: the run itself creates the store, as a new user's first run does"
     )
     print()
     print(report(peaks, loads, ours, theirs, args.long_stages, failure))
