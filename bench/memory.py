@@ -19,7 +19,7 @@ ours imports alembic for its migrations). Each measurement runs the tool under a
 Goals: ours at most aqm's peak at 100 stages, in a project in use and in a new project's first
 run, and our 1,000-stage peak at most our 100-stage peak + 5 MiB.
 
-    .venv/bin/python bench/memory.py [--runs N] [--long-stages 1000] [--retries N] [--fresh]
+    .venv/bin/python bench/memory.py [--runs N] [--long-stages 1000] [--retries N] [--fresh] [--quick]
 
 A report: exit 0 whether the goals are met or not, 1 if a run fails (a run that does not complete
 is tried again up to --retries times, and listed under the tables).
@@ -203,7 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="measure the first command in a new project (the run creates its store)",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="a check that it works: 1 run per tool, the long run 200 stages"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.long_stages = 1, 2 * COMPARED.stages
     if args.runs < 1 or args.long_stages < LOOP_AGENTS or args.long_stages % LOOP_AGENTS:
         parser.error(f"--runs must be at least 1 and --long-stages a multiple of {LOOP_AGENTS}")
     if not OURS.is_file():

@@ -21,7 +21,7 @@ stays flat (last ten ≤ first ten × 1.2). The speed-up reads UNRELIABLE instea
 the fake alone and the fake inside the run differ by more than 15% (the load changed between
 calibrating and running: the subtraction no longer measures the tool).
 
-    .venv/bin/python bench/orchestration.py [--runs N] [--stages 10 100] [--retries N] [--fresh]
+    .venv/bin/python bench/orchestration.py [--runs N] [--stages 10 100] [--retries N] [--fresh] [--quick]
 
 A report, not a test: exit 0 whether the goals are met or not, 1 if a run fails. A run that does
 not complete (e.g. ours stopping with the task still in_progress) is tried again up to --retries
@@ -282,7 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="time the first command in a new project (the run creates its store)",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="a check that it works: 1 run per tool, 10 and 100 stages"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 1
     if args.runs < 1 or min(args.stages) < 2:
         parser.error("--runs must be at least 1 and every --stages at least 2")
     if not OURS.is_file():

@@ -11,7 +11,7 @@ second call received (its `-p` argv string for aqm, stdin for ours, from the fak
 aqm 1.3.2 passes the prompt as one argv string (`claude --print -p <prompt>`), which Linux caps at
 128 KiB (131,072 bytes with its NUL): the bisection finds where aqm itself stops.
 
-    .venv/bin/python bench/runtime_prompt.py [--size BYTES]
+    .venv/bin/python bench/runtime_prompt.py [--size BYTES] [--quick]
 
 A report, not a test: exit status 0 whether every row is ok or not, 1 only if the bench itself
 breaks.
@@ -290,4 +290,8 @@ async def main(size: int) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="prompt size in bytes (default 1 MB)")
-    sys.exit(asyncio.run(main(parser.parse_args().size)))
+    parser.add_argument(
+        "--quick", action="store_true", help="a check that it works: up to 140,000 bytes (past aqm's limit)"
+    )
+    parsed = parser.parse_args()
+    sys.exit(asyncio.run(main(140_000 if parsed.quick else parsed.size)))

@@ -12,7 +12,7 @@ the time from connecting to the end of the 202, errors, how late the sender star
 then checks the deliveries table: one row per GUID sent, no row twice, every one handled once.
 
     .venv/bin/python bench/webhook_latency.py [--seconds 60] [--rate 100] [--commands FRACTION]
-        [--profile [--py-spy PATH]] [--intake-only]
+        [--profile [--py-spy PATH]] [--intake-only] [--quick]
 
 `--commands 0.05`: 5% of the measured deliveries are `/aqm run` comments by a maintainer, each on
 an issue of its own, whose 3-stage pipeline (`command` stages) then runs in the same process as
@@ -715,7 +715,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0.0,
         help="share of the deliveries that are /aqm run commands whose pipelines run in process (e.g. 0.05)",
     )
+    parser.add_argument("--quick", action="store_true", help="a check that it works: 10 s instead of 60")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds = 10.0
     if args.seconds <= 0 or args.rate <= 0:
         parser.error("--seconds and --rate must be positive")
     if not 0 <= args.commands <= 0.5:
