@@ -54,6 +54,7 @@ bench: $(STAMP) bytecode
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/local_model.py
 	$(BIN)/python bench/webhook_latency.py
+	$(BIN)/python bench/webhook_latency.py --commands 0.05
 	$(BIN)/python bench/github_calls.py
 	$(BIN)/python bench/first_card.py
 	$(BIN)/python bench/sandbox.py

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from validate import RunFailed, Tool
+from validate import RunFailed, Tool, load_now
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_CLAUDE = REPO / "tests" / "fakes" / "claude"
@@ -151,6 +151,7 @@ class Run:
     exited: float
     calls: Calls
     peak_rss_kib: int | None
+    load: float  # the machine's 1-minute load average when the run ended
 
     def median_gap(self, which: slice) -> float:
         return statistics.median(self.calls.gaps[which])
@@ -206,26 +207,37 @@ class Bench:
         loop: int | None = None,
         rss: bool = False,
         retries: int = 0,
+        fresh: bool | None = None,
     ) -> Run:
         """One `aqm run` in a new project that completes all `stages` fake calls and exits 0: a
         linear pipeline of `stages` agents, or a cycle of `loop` agents run to `stages` stages.
 
         A run that does not is noted in `self.notes` and tried again, up to `retries` times; then
-        RunFailed, with the run's output on stderr.
+        RunFailed, with the run's output on stderr. `fresh` overrides the bench's choice of who
+        creates the project's store (True: the run itself, as in a new user's first run).
         """
+        fresh = self.fresh if fresh is None else fresh
         if loop and stages % loop:
             raise ValueError(
                 f"a looping run ends on the loop's last agent: {stages} stages is not a multiple of {loop}"
             )
         for attempt in range(retries + 1):
-            run, problem = self._run_once(tool, stages, max_stages, loop, rss, show=attempt == retries)
+            run, problem = self._run_once(tool, stages, max_stages, loop, rss, fresh, show=attempt == retries)
             if run is not None:
                 return run
             self.notes.append(f"{tool.name}: a {stages}-stage run did not complete: {problem}")
         raise RunFailed(f"{tool.name}: {stages}-stage `aqm run` did not complete ({problem})")
 
     def _run_once(
-        self, tool: Tool, stages: int, max_stages: int, loop: int | None, rss: bool, *, show: bool
+        self,
+        tool: Tool,
+        stages: int,
+        max_stages: int,
+        loop: int | None,
+        rss: bool,
+        fresh: bool,
+        *,
+        show: bool,
     ) -> tuple[Run | None, str]:
         self.count += 1
         root = self.folder / f"run-{self.count}-{tool.name.replace(' ', '-')}-{stages}"
@@ -235,7 +247,7 @@ class Bench:
         if loop:
             script = root / "script.json"
             script.write_text(json.dumps(loop_script(stages)), encoding="utf-8")
-        if not self.fresh:
+        if not fresh:
             self._create_store(tool, root)
         argv: list[str] = [str(tool.executable), "run", TASK]
         if rss:  # a fresh process that runs the tool and reports its children's peak RSS
@@ -252,7 +264,7 @@ class Bench:
         run = None
         if code == 0 and len(calls.ends) == stages and not any(calls.exits):
             peak = int(rss_file.read_text()) if rss else None
-            run = Run(tool.name, stages, wall, launched, exited, calls, peak)
+            run = Run(tool.name, stages, wall, launched, exited, calls, peak, load_now())
         problem = _problem(root, code, calls)
         if run is None and show:
             _show(root, argv)

@@ -325,6 +325,18 @@ def run_ours(inputs: Inputs, strategy: str) -> tuple[Counted, list[str]]:
 # ---- the report ------------------------------------------------------------------------------
 
 
+def verdict(theirs: int, mine: int) -> str:
+    """PASS or MISS, saying why ours is smaller: not the same context in fewer tokens, but other
+    content (the note of each row says which), so the figure is no like-for-like saving."""
+    if mine > theirs:
+        return "MISS"
+    if mine == theirs:
+        return "PASS (the same text)"
+    return (
+        "PASS: different context content (each stage's repeated input dropped), not fewer tokens for the same"
+    )
+
+
 def report(aqm: dict[str, Counted], ours: dict[str, Counted], inputs: Inputs) -> str:
     rows, details = [], []
     base_aqm, base_ours = aqm["both"].total, ours["both"].total
@@ -337,7 +349,7 @@ def report(aqm: dict[str, Counted], ours: dict[str, Counted], inputs: Inputs) ->
                 f"{theirs.total:,}",
                 f"{mine.total:,}",
                 f"{ratio:.2f}",
-                "PASS" if mine.total <= theirs.total else "MISS",
+                verdict(theirs.total, mine.total),
                 NOTES[strategy],
             ]
         )
@@ -351,7 +363,7 @@ def report(aqm: dict[str, Counted], ours: dict[str, Counted], inputs: Inputs) ->
             ]
         )
     lines = [
-        table(["strategy", "aqm total", "ours total", "ours/aqm", "ours ≤ aqm", "note"], rows),
+        table(["strategy", "aqm total", "ours total", "ours/aqm", "ours ≤ aqm: verdict", "note"], rows),
         "",
         table(
             [

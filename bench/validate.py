@@ -59,7 +59,7 @@ class Benchmark:
 
 
 HELP = Benchmark("aqm --help", ("--help",), 0.5)
-VALIDATE = Benchmark("aqm validate", ("validate",), 0.8)
+VALIDATE = Benchmark("aqm validate", ("validate",), 0.5)
 BENCHMARKS = (HELP, VALIDATE)
 
 
@@ -72,6 +72,7 @@ class Tool:
 @dataclass(slots=True)
 class Samples:
     seconds: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # the 1-minute load average at each sample
 
     @property
     def median(self) -> float:
@@ -249,6 +250,7 @@ def measure(runner: Runner, tools: Sequence[Tool], runs: int) -> dict[tuple[str,
             for tool in tools:
                 elapsed, _result = runner.run(tool, bench)
                 samples[bench.label, tool.name].seconds.append(elapsed)
+                samples[bench.label, tool.name].loads.append(load_now())
     return samples
 
 
@@ -286,6 +288,21 @@ def _show_failure(
 # ---- the report --------------------------------------------------------------------------
 
 
+def load_now() -> float:
+    """The machine's 1-minute load average: noted with every sample, shown beside every figure,
+    since other processes on the cores slow both tools (the ratio less than the seconds)."""
+    return os.getloadavg()[0]
+
+
+def load_range(loads: Sequence[float]) -> str:
+    """'load 1.2–2.4 / 2 CPUs': the 1-minute load averages seen while a figure was measured."""
+    if not loads:
+        loads = [load_now()]
+    low, high = min(loads), max(loads)
+    spread = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
+    return f"load {spread} / {os.cpu_count()} CPUs"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table with aligned columns."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
@@ -300,7 +317,10 @@ def report(
     samples: dict[tuple[str, str], Samples], ours: Tool, theirs: Tool, rss: dict[tuple[str, str], int] | None
 ) -> str:
     """The medians against the goals, then min / max and peak RSS."""
-    header = ["command", f"{theirs.name} median (s)", "ours median (s)", "ratio (ours/aqm)", "goal", "result"]
+    header = [
+        *("command", f"{theirs.name} median (s)", "ours median (s)", "ratio (ours/aqm)", "goal", "result"),
+        "machine",
+    ]
     spread_header = ["command", f"{theirs.name} min / max (s)", "ours min / max (s)"]
     if rss is not None:
         spread_header += [f"{theirs.name} peak RSS (MiB)", "ours peak RSS (MiB)"]
@@ -317,6 +337,7 @@ def report(
                 f"{ratio:.2f}",
                 f"≤ {bench.goal:g}",
                 verdict,
+                load_range(mine.loads + ref.loads),
             ]
         )
         spread = [bench.label, _min_max(ref), _min_max(mine)]

@@ -11,8 +11,15 @@ GUID, same body) of 1% of them half a second after the original. It prints p50/p
 the time from connecting to the end of the 202, errors, how late the sender started requests,
 then checks the deliveries table: one row per GUID sent, no row twice, every one handled once.
 
-    .venv/bin/python bench/webhook_latency.py [--seconds 60] [--rate 100] [--profile [--py-spy PATH]]
-        [--intake-only]
+    .venv/bin/python bench/webhook_latency.py [--seconds 60] [--rate 100] [--commands FRACTION]
+        [--profile [--py-spy PATH]] [--intake-only] [--quick]
+
+`--commands 0.05`: 5% of the measured deliveries are `/aqm run` comments by a maintainer, each on
+an issue of its own, whose 3-stage pipeline (`command` stages) then runs in the same process as
+the intake (the in-process queue), posting its card and stage comments to the simulator: the
+latency of the 202s while real tasks run beside them. The run waits for every task to end and
+checks each completed. The verdict row names the mode measured (comments only, with commands,
+or --intake-only) and the machine's load before and after.
 
 Goal: p99 < 50 ms at 100 deliveries per second for 60 s. Besides the latencies it prints the time
 spent inside the app, how late the server's event loop ran, and the server's CPU per kind of thread.
@@ -68,6 +75,20 @@ WARMUP = 20  # deliveries at 20/s before the measured ones (checked, not timed)
 REDELIVER_EVERY = 100  # 1% of the GUIDs are delivered a second time
 REDELIVER_AFTER_S = 0.5
 COMMENTS_PER_ISSUE = 50
+PIPELINE = """agents:
+  - id: plan
+    runtime: command
+    command: ["echo", "plan: one function"]
+    handoffs: [{to: build, condition: always}]
+  - id: build
+    runtime: command
+    command: ["echo", "build: done"]
+    handoffs: [{to: check, condition: always}]
+  - id: check
+    runtime: command
+    command: ["echo", "check: 3 passed"]
+"""
+ACTIVE_TASKS = ("pending", "in_progress")
 DRAIN_TIMEOUT_S = 120.0
 PROFILE_RATE = 100  # py-spy samples per second
 SETTLE_S = 3.0  # no new row for this long: the deliveries that timed out are not coming
@@ -255,14 +276,16 @@ class Plan:
     counts: dict[str, int]  # warmup / new / redelivery
 
 
-def plan_deliveries(sim: GitHubSimulator, seconds: float, rate: float) -> Plan:
-    """Signed `issue_comment.created` deliveries of comments without a command, with their times."""
+def plan_deliveries(sim: GitHubSimulator, seconds: float, rate: float, commands: float = 0.0) -> Plan:
+    """Signed `issue_comment.created` deliveries of comments without a command, with their times;
+    with `commands`, that share of the measured ones are `/aqm run` comments (kind "command")."""
     hooks = sim.deliverer(None, secret=SECRET)
     total = round(seconds * rate)
+    every = round(1 / commands) if commands > 0 else 0  # each `every`-th measured delivery
     lines: list[str] = []
     guids: list[str] = []
     redelivered: list[tuple[float, Any]] = []
-    counts = {"warmup": WARMUP, "new": total, "redelivery": 0}
+    counts = {"warmup": WARMUP, "new": total, "redelivery": 0, "command": 0}
     warmup_s = WARMUP / 20.0
     issue = None
     for index in range(WARMUP + total):
@@ -277,6 +300,14 @@ def plan_deliveries(sim: GitHubSimulator, seconds: float, rate: float) -> Plan:
         )
         if index < WARMUP:
             at, kind = index / 20.0, "warmup"
+        elif (
+            every
+            and (index - WARMUP) % every == every // 2
+            and (index - WARMUP) % REDELIVER_EVERY != REDELIVER_EVERY // 2  # a comment's redelivery slot
+        ):
+            at, kind = warmup_s + 0.5 + (index - WARMUP) / rate, "command"
+            delivery = run_command(sim, hooks, index)
+            counts["command"] += 1
         else:
             at, kind = warmup_s + 0.5 + (index - WARMUP) / rate, "new"
             if (index - WARMUP) % REDELIVER_EVERY == REDELIVER_EVERY // 2:
@@ -287,6 +318,13 @@ def plan_deliveries(sim: GitHubSimulator, seconds: float, rate: float) -> Plan:
         lines.append(_line(at, "redelivery", delivery))
     counts["redelivery"] = len(redelivered)
     return Plan(lines, guids, counts)
+
+
+def run_command(sim: GitHubSimulator, hooks: Any, index: int) -> Any:
+    """A maintainer's `/aqm run` on an issue of its own (one task per thread), as a delivery."""
+    issue = sim.open_issue(REPO, f"Task {index}", "Please run the pipeline.", user="maintainer")
+    comment = sim.add_comment(REPO, issue.number, user="maintainer", body="/aqm run")
+    return hooks.build("issue_comment", hooks.payloads.issue_comment("created", comment, comment.user))
 
 
 def _line(at: float, kind: str, delivery: Any) -> str:
@@ -337,6 +375,18 @@ def wait_until_handled(database: Path, expected: int, intake_only: bool) -> Reco
             return recorded
         if time.monotonic() - begin > DRAIN_TIMEOUT_S:
             return recorded
+        time.sleep(0.2)
+
+
+def wait_for_tasks(database: Path, expected: int) -> dict[str, int]:
+    """With --commands: poll the tasks table until the tasks the commands started have all ended."""
+    begin = time.monotonic()
+    while True:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as db:
+            statuses = dict(db.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall())
+        ended = sum(n for status, n in statuses.items() if status not in ACTIVE_TASKS)
+        if ended >= expected or time.monotonic() - begin > DRAIN_TIMEOUT_S:
+            return statuses
         time.sleep(0.2)
 
 
@@ -412,8 +462,17 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+def mode_label(intake_only: bool, commands: float) -> str:
+    """What a run measured, named in its verdict row: the figures of the modes differ."""
+    if intake_only:
+        return "--intake-only: the intake alone, nothing handled"
+    if commands > 0:
+        return f"{commands:.0%} `/aqm run` commands, their pipelines running in the same process"
+    return "comments without a command, handled in the same process (no pipeline runs)"
+
+
 def latency_report(
-    results: list[dict[str, Any]], plan: Plan, seconds: float, rate: float
+    results: list[dict[str, Any]], plan: Plan, seconds: float, rate: float, mode: str, load: str
 ) -> tuple[str, bool]:
     measured = [r for r in results if r["kind"] != "warmup"]
     latencies = [float(r["latency_s"]) for r in measured]
@@ -421,16 +480,18 @@ def latency_report(
     errors = [r for r in results if not 200 <= int(r["status"]) < 300]
     p99 = percentile(latencies, 0.99)
     verdict = "PASS" if p99 < GOAL_P99_S else "MISS"
+    commands = [float(r["latency_s"]) for r in measured if r["kind"] == "command"]
     rows = [
         [
             "deliveries timed",
-            f"{len(measured)} ({plan.counts['new']} new + {plan.counts['redelivery']} redelivered)",
+            f"{len(measured)} ({plan.counts['new']} new + {plan.counts['redelivery']} redelivered;"
+            f" {plan.counts['command']} of the new are /aqm run)",
             "",
         ],
         ["rate × duration", f"{rate:g}/s × {seconds:g} s, open loop, a connection each", ""],
         ["p50 (ms)", ms(percentile(latencies, 0.50)), ""],
         ["p95 (ms)", ms(percentile(latencies, 0.95)), ""],
-        ["p99 (ms)", ms(p99), f"< {GOAL_P99_S * 1000:g} ms: {verdict}"],
+        [f"p99 (ms), {mode}", ms(p99), f"< {GOAL_P99_S * 1000:g} ms: {verdict} ({load})"],
         ["max (ms)", ms(max(latencies)), ""],
         ["mean (ms)", ms(statistics.fmean(latencies)), ""],
         ["errors (no 2xx)", f"{len(errors)} of {len(results)}", "none: PASS" if not errors else "FAIL"],
@@ -440,6 +501,14 @@ def latency_report(
             "how late requests started",
         ],
     ]
+    if commands:
+        rows.append(
+            [
+                "  of which /aqm run: p50 / p99 (ms)",
+                f"{ms(percentile(commands, 0.5))} / {ms(percentile(commands, 0.99))}",
+                "",
+            ]
+        )
     for error in errors[:5]:
         rows.append(
             ["  e.g.", f"{error['kind']} {error['guid']}: {error['status']} {error['error'] or ''}", ""]
@@ -501,7 +570,11 @@ def cpu_report(cpu: CpuUse, deliveries: int) -> str:
 
 
 def records_report(
-    recorded: Recorded, plan: Plan, results: list[dict[str, Any]], intake_only: bool
+    recorded: Recorded,
+    plan: Plan,
+    results: list[dict[str, Any]],
+    intake_only: bool,
+    tasks: dict[str, int] | None = None,
 ) -> tuple[str, bool]:
     sent = set(plan.guids)
     redeliveries = [r for r in results if r["kind"] == "redelivery"]
@@ -527,16 +600,31 @@ def records_report(
             f"{len(redeliveries)} redelivered; {overtaken} overtook their original",
         ),
         (
-            "each handled once, as ignored",
-            recorded.statuses == {"ignored": len(sent)} and recorded.attempts == {1: len(sent)},
+            "each handled once: ignored, or (/aqm run) done",
+            handled_once(recorded, len(sent), plan.counts["command"]),
             f"statuses {recorded.statuses}, attempts {recorded.attempts}",
         ),
     ]
+    if plan.counts["command"] and not intake_only:
+        completed = (tasks or {}).get("completed", 0)
+        checks.append(
+            (
+                "each /aqm run's task completed",
+                tasks == {"completed": plan.counts["command"]},
+                f"{completed} of {plan.counts['command']}; tasks {tasks}",
+            )
+        )
     if intake_only:
         checks[-1] = ("handled (skipped: --intake-only)", True, f"statuses {recorded.statuses}")
     rows = [[name, "PASS" if ok else "FAIL", detail] for name, ok, detail in checks]
     rows.append(["queue drained after the last send", "", f"{recorded.drain_s:.1f} s"])
     return table(["deliveries table", "result", "detail"], rows), all(ok for _, ok, _ in checks)
+
+
+def handled_once(recorded: Recorded, sent: int, commands: int) -> bool:
+    """Every delivery handled in one attempt: the comments ignored, the commands done."""
+    expected = {"ignored": sent - commands, "done": commands} if commands else {"ignored": sent}
+    return recorded.statuses == expected and recorded.attempts == {1: sent}
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -547,12 +635,18 @@ async def _leave_pending(_delivery_id: str) -> None:
 
 
 def benchmark(
-    seconds: float, rate: float, *, spy: str | None, intake_only: bool, keep: Path | None = None
+    seconds: float,
+    rate: float,
+    *,
+    spy: str | None,
+    intake_only: bool,
+    keep: Path | None = None,
+    commands: float = 0.0,
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="aqm-bench-webhook-") as temp:
         root = Path(temp)
         sim = GitHubSimulator(root / "github")
-        seeded = sim.seed_standard()
+        seeded = sim.seed_standard(files={"README.md": "# demo\n", ".aqm/agents.yaml": PIPELINE})
         settings = Settings(
             data_dir=root / "aqm-data",
             github_api_url=sim.base_url,
@@ -562,7 +656,7 @@ def benchmark(
             api_token="bench",
         )
         print(f"building {WARMUP + round(seconds * rate)} signed deliveries ...", file=sys.stderr)
-        plan = plan_deliveries(sim, seconds, rate)
+        plan = plan_deliveries(sim, seconds, rate, commands)
         schedule = root / "schedule.jsonl"
         schedule.write_text("\n".join(plan.lines) + "\n", encoding="utf-8")
         seen = ServerSide()
@@ -580,13 +674,15 @@ def benchmark(
             load_after, cpu = os.getloadavg(), cpu_between(before)
             gc.callbacks.remove(seen.on_gc)
             recorded = wait_until_handled(settings.data_dir / "aqm.db", len(plan.guids), intake_only)
-        latency, answered = latency_report(results, plan, seconds, rate)
-        records, exact = records_report(recorded, plan, results, intake_only)
+            tasks = None
+            if plan.counts["command"] and not intake_only:
+                tasks = wait_for_tasks(settings.data_dir / "aqm.db", plan.counts["command"])
+        mode = mode_label(intake_only, commands)
+        load = f"load {load_before[0]:.2f} before, {load_after[0]:.2f} after / {os.cpu_count()} CPUs"
+        latency, answered = latency_report(results, plan, seconds, rate, mode, load)
+        records, exact = records_report(recorded, plan, results, intake_only, tasks)
         print()
-        print(
-            f"{os.cpu_count()} CPUs; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
-            + ("; --intake-only: deliveries are recorded, never handled" if intake_only else "")
-        )
+        print(f"{load}; {mode}")
         print()
         print(latency)
         print()
@@ -613,16 +709,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--intake-only", action="store_true", help="diagnostic: the in-process queue handles nothing"
     )
+    parser.add_argument(
+        "--commands",
+        type=float,
+        default=0.0,
+        help="share of the deliveries that are /aqm run commands whose pipelines run in process (e.g. 0.05)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a check that it works: 10 s instead of 60")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds = 10.0
     if args.seconds <= 0 or args.rate <= 0:
         parser.error("--seconds and --rate must be positive")
+    if not 0 <= args.commands <= 0.5:
+        parser.error("--commands is a share between 0 and 0.5")
     spy = None
     if args.profile:
         spy = str(args.py_spy) if args.py_spy else shutil.which("py-spy")
         if spy is None:
             parser.error("--profile needs py-spy: pip install py-spy (any venv) and pass --py-spy PATH")
     try:
-        return benchmark(args.seconds, args.rate, spy=spy, intake_only=args.intake_only, keep=args.results)
+        return benchmark(
+            args.seconds,
+            args.rate,
+            spy=spy,
+            intake_only=args.intake_only,
+            keep=args.results,
+            commands=args.commands,
+        )
     except (RunFailed, subprocess.TimeoutExpired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,9 +9,10 @@ write lock (busy timeout) — fine for one CLI command, which is why the server 
 keep the SQLAlchemy store.
 
 What it shares with the SQLAlchemy store, so that either can open a file the other wrote (a test
-writes with one and reads with the other): the schema, created and migrated by alembic (a file
-whose revision is not HEAD_REVISION is handed to app/store/migrate.py first, the only time
-SQLAlchemy is imported); the stored forms — JSON as `json.dumps` text, timestamps as UTC
+writes with one and reads with the other): the schema, defined by alembic's migrations — a new
+file gets their result from app/store/sqlite_head.py (checked equal by a test) without importing
+SQLAlchemy, and a file at an older revision is handed to app/store/migrate.py, the only time
+SQLAlchemy is imported; the stored forms — JSON as `json.dumps` text, timestamps as UTC
 `YYYY-MM-DD HH:MM:SS.ffffff`, U+0000 replaced by U+FFFD in strings; the records and errors
 (StoreError, TaskError, VersionConflict); and the semantics of every method (see TaskStore).
 """
@@ -45,6 +46,7 @@ from app.store.records import (
     refused_bump,
 )
 from app.store.schema import HEAD_REVISION, SQLITE_BUSY_TIMEOUT_MS, set_pragmas
+from app.store.sqlite_head import SQLITE_HEAD_DDL, SQLITE_HEAD_REVISION
 
 TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 STAGE_FIELDS = tuple(f.name for f in fields(StageRecord))
@@ -100,10 +102,13 @@ class LiteTaskStore(ClosedOnExit):
 
     @classmethod
     async def connect(cls, path: Path, *, make_id: IdFactory = random_task_id) -> LiteTaskStore:
-        """Open the file (creating its folder), migrating it first when it is not at HEAD_REVISION."""
+        """Open the file (creating its folder and, in a new file, the schema), migrating it first
+        when it is not at HEAD_REVISION."""
         try:
             path.expanduser().parent.mkdir(parents=True, exist_ok=True)
             connection = open_file(path.expanduser())
+            if revision(connection) is None:
+                create_schema(connection)
             if revision(connection) != HEAD_REVISION:
                 connection.close()
                 await migrate_file(path.expanduser())
@@ -298,6 +303,26 @@ def revision(connection: sqlite3.Connection) -> str | None:
     except sqlite3.OperationalError:
         return None  # a new file: no alembic_version table yet
     return None if row is None else str(row[0])
+
+
+def create_schema(connection: sqlite3.Connection) -> None:
+    """Give an empty file the schema alembic's migrations make, stamped with their revision.
+
+    Under the write lock, checked again inside it: of two processes opening a new file at once,
+    the second finds the tables made. A file that has tables but no alembic_version (not ours,
+    or from before migrations) is left alone: alembic's upgrade then says what is wrong."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+            for statement in SQLITE_HEAD_DDL:
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO alembic_version (version_num) VALUES (?)", (SQLITE_HEAD_REVISION,)
+            )
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.execute("COMMIT")
 
 
 async def migrate_file(path: Path) -> None:

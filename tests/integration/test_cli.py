@@ -184,6 +184,18 @@ def test_no_project_is_a_clear_error(tmp_path: Path) -> None:
     )
 
 
+def test_validate_ends_with_all_of_its_output_through_a_pipe_and_its_exit_code(project: Path) -> None:
+    pipelines = project / ".aqm" / "pipelines"
+    agent = "agents:\n  - id: a\n    runtime: command\n    command: 'true'\n"
+    for number in range(1500):  # ~100 KB of "Valid —" lines: more than a pipe holds at once
+        (pipelines / f"p{number:04d}.yaml").write_text(agent, encoding="utf-8")
+    (pipelines / "zz_broken.yaml").write_text("agents:\n  - id: b\n    runtime: nope\n", encoding="utf-8")
+    result = aqm("validate", cwd=project)
+    assert result.returncode == 1
+    assert sum(line.startswith("Valid — ") for line in result.stdout.splitlines()) == 1501  # + default
+    assert "Invalid — .aqm/pipelines/zz_broken.yaml" in result.stderr
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["validate"], ["agents"], ["schema"]])
 def test_light_commands_import_no_server_libraries(argv: list[str], project: Path) -> None:
     code = (
