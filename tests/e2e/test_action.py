@@ -1,0 +1,188 @@
+"""The Action end to end: `python -m action` as the composite step runs it, one process per workflow
+run (a fresh workspace, HOME and temp folder each), against the simulator on a real port.
+
+The runner's variables are real (`GITHUB_EVENT_PATH`, `GITHUB_EVENT_NAME`, `GITHUB_REPOSITORY`,
+`GITHUB_API_URL`, `GITHUB_WORKSPACE`, `RUNNER_TEMP`, `GITHUB_OUTPUT`); the token is an installation
+token, as Actions' `GITHUB_TOKEN` is. Task state lives on GitHub between the runs
+(`refs/aqm/threads/<n>`, action/state.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from app.playground.simulator import GitHubSimulator, Seeded
+from app.playground.simulator.auth import mint_installation_token
+from app.playground.simulator.deliverer import Delivery
+from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY_S = 24 * 3600
+
+
+@dataclass
+class Runner:
+    """Runs `python -m action` the way a workflow's step does, one fresh runner per call."""
+
+    sim: GitHubSimulator
+    url: str
+    token: str
+    base: Path
+    runs: int = 0
+
+    def run(self, delivery: Delivery, *, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        self.runs += 1
+        here = self.base / f"run-{self.runs}"
+        for folder in ("workspace", "home", "temp"):
+            (here / folder).mkdir(parents=True)
+        payload = json.loads(delivery.body)
+        payload.pop("installation", None)  # a workflow's event names no installation
+        event = here / "event.json"
+        event.write_text(json.dumps(payload))
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(here / "home"),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_EVENT_NAME": delivery.event,
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_API_URL": self.url.rstrip("/"),
+            "GITHUB_SERVER_URL": "https://github.test",
+            "GITHUB_WORKSPACE": str(here / "workspace"),
+            "GITHUB_RUN_ID": str(1000 + self.runs),
+            "GITHUB_RUN_ATTEMPT": "1",
+            "RUNNER_TEMP": str(here / "temp"),
+            "GITHUB_OUTPUT": str(here / "output"),
+            "AQM_GITHUB_TOKEN": self.token if token is None else token,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "action"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def outputs(self) -> dict[str, str]:
+        text = (self.base / f"run-{self.runs}" / "output").read_text()
+        return dict(line.split("=", 1) for line in text.splitlines())
+
+
+@pytest.fixture
+def seeded(sim: GitHubSimulator) -> Seeded:
+    return seed_pipeline(sim, GATED_PIPELINE)
+
+
+@pytest.fixture
+def runner(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> Iterator[Runner]:
+    token = mint_installation_token(sim.world, seeded.installation, lifetime_s=DAY_S).value
+    with sim.serve() as url:
+        yield Runner(sim, url, token, tmp_path)
+
+
+async def comment(sim: GitHubSimulator, number: int, user: str, body: str) -> Delivery:
+    return await sim.deliverer().comment_created(REPO, number, user, body)
+
+
+def writer_comments(sim: GitHubSimulator, number: int) -> int:
+    """How many of the thread's comments show the first stage's output (once per run of it)."""
+    return sum(
+        1 for c in sim.world.comments.values() if c.issue_number == number and "wrote greet.py" in c.body
+    )
+
+
+async def test_a_run_pauses_at_the_gate_and_an_approve_in_a_later_run_finishes_it(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "Please add a greet function.", user="maintainer")
+    first = runner.run(await comment(sim, issue.number, "maintainer", "/aqm run"))
+    assert first.returncode == 0, first.stderr
+    thread = sim.thread(REPO, issue.number)
+    assert "Waiting for approval" in thread and "wrote greet.py" in thread, thread
+    paused = runner.outputs()
+    assert paused["status"] == "awaiting_gate" and paused["task-id"].startswith("T-")
+    assert paused["pr-url"].endswith("/pull/2")  # the agents' change was pushed before the pause
+    assert sim.repo(REPO).git.ref_sha(f"refs/aqm/threads/{issue.number}") is not None
+
+    second = runner.run(await comment(sim, issue.number, "maintainer", "/approve looks good"))
+    assert second.returncode == 0, second.stderr
+    thread = sim.thread(REPO, issue.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert runner.outputs() == {**paused, "status": "completed"}
+    assert writer_comments(sim, issue.number) == 1  # earlier stages were not run again
+
+
+async def test_an_approving_review_in_a_later_run_resumes_the_paused_task(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    sim.commit(REPO, {"feature.txt": "v1\n"}, branch="feature", message="feature")
+    pull = sim.open_pull(REPO, head="feature", title="A feature", body="Adds a feature.", user="outsider")
+    assert runner.run(await comment(sim, pull.number, "maintainer", "/aqm run review it")).returncode == 0
+    assert "Waiting for approval" in sim.thread(REPO, pull.number)
+    review = await sim.deliverer().review_submitted(REPO, pull.number, user="maintainer", state="approved")
+    resumed = runner.run(review)
+    assert resumed.returncode == 0, resumed.stderr
+    thread = sim.thread(REPO, pull.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert writer_comments(sim, pull.number) == 1
+
+
+async def test_state_written_by_someone_else_is_refused(sim: GitHubSimulator, runner: Runner) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    assert runner.run(await comment(sim, issue.number, "maintainer", "/aqm run")).returncode == 0
+    git = sim.repo(REPO).git
+    ref = f"refs/aqm/threads/{issue.number}"
+    # a maintainer (or anyone who can push) points the ref at a commit of their own, with aqm's message
+    saved = git.commit(git.ref_sha(ref) or "")
+    forged = git.git("commit-tree", saved.tree, "-m", saved.message).decode().strip()
+    git.update_ref(ref, forged)
+    refused = runner.run(await comment(sim, issue.number, "maintainer", "/approve"))
+    assert refused.returncode == 1
+    assert f"refs/aqm/threads/{issue.number}" in refused.stderr and "did not write" in refused.stderr
+    assert "shipped" not in sim.thread(REPO, issue.number)
+
+
+async def test_a_fork_runs_read_only_token_cannot_move_the_state(
+    sim: GitHubSimulator, seeded: Seeded, runner: Runner
+) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    assert runner.run(await comment(sim, issue.number, "maintainer", "/aqm run")).returncode == 0
+    ref = f"refs/aqm/threads/{issue.number}"
+    before = sim.repo(REPO).git.ref_sha(ref)
+    read_only = mint_installation_token(
+        sim.world, seeded.installation, lifetime_s=DAY_S, repositories={"octo/elsewhere"}
+    ).value
+    attempt = runner.run(await comment(sim, issue.number, "maintainer", "/approve"), token=read_only)
+    assert attempt.returncode == 1
+    assert sim.repo(REPO).git.ref_sha(ref) == before
+    assert "shipped" not in sim.thread(REPO, issue.number)
+
+
+async def test_a_comment_from_a_user_without_write_access_gets_one_refusal(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="outsider")
+    before = len(sim.world.comments)
+    result = runner.run(await comment(sim, issue.number, "outsider", "/aqm run"))
+    assert result.returncode == 0, result.stderr
+    replies = [c for c in list(sim.world.comments.values())[before + 1 :]]
+    assert len(replies) == 1 and "write access" in replies[0].body
+    assert sim.repo(REPO).git.ref_sha(f"refs/aqm/threads/{issue.number}") is None  # no task, no state
+
+
+async def test_a_missing_github_token_is_a_clear_error(sim: GitHubSimulator, runner: Runner) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    result = runner.run(await comment(sim, issue.number, "maintainer", "/aqm run"), token="")
+    assert result.returncode == 2
+    assert "`github-token` input is empty" in result.stderr
+    assert "Waiting" not in sim.thread(REPO, issue.number)
