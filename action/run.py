@@ -8,8 +8,9 @@ thread's tasks again and writes the step's outputs. A task that pauses at a gate
 the step successfully; the workflow run of a later `/approve`, review or `/aqm answer` goes on.
 
 Inputs arrive as environment variables the composite step sets (composite actions get no
-`INPUT_*`): AQM_GITHUB_TOKEN (required), ANTHROPIC_API_KEY / GEMINI_API_KEY / OPENAI_API_KEY
-(each handed by the sandbox only to the CLI that needs it).
+`INPUT_*`): AQM_GITHUB_TOKEN (required), AQM_ACTION_PIPELINE, AQM_ACTION_TRIGGER,
+AQM_ACTION_MAX_COST_USD, and ANTHROPIC_API_KEY / GEMINI_API_KEY / CODEX_API_KEY (each handed by the
+sandbox only to the CLI that needs it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,29 @@ DEFAULT_API_URL = "https://api.github.com"
 
 class InputError(AqmError):
     """A required input or runner variable is missing or unusable; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The inputs that change what the core does (the token and keys go to Settings and the sandbox)."""
+
+    pipeline: str | None
+    max_cost_usd: float | None
+
+
+def read_inputs(env: Mapping[str, str]) -> Inputs:
+    """The step's inputs, or InputError naming the one that cannot be used."""
+    trigger = env.get("AQM_ACTION_TRIGGER") or "/aqm"
+    if trigger != "/aqm":
+        raise InputError(f"the `trigger` input is {trigger!r}: this version reads `/aqm` commands only")
+    cost = env.get("AQM_ACTION_MAX_COST_USD") or None
+    try:
+        max_cost_usd = None if cost is None else float(cost)
+    except ValueError:
+        max_cost_usd = -1.0
+    if max_cost_usd is not None and not max_cost_usd > 0:
+        raise InputError(f"the `max-cost-usd` input is {cost!r}: give a number of US dollars above 0")
+    return Inputs(env.get("AQM_ACTION_PIPELINE") or None, max_cost_usd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +121,10 @@ class Outcome:
     pr_url: str
 
 
-async def handle(event: RunnerEvent, settings: Settings, server_url: str) -> Outcome | None:
+async def handle(event: RunnerEvent, inputs: Inputs, settings: Settings, server_url: str) -> Outcome | None:
     """Load the thread's tasks, handle the event through the GitHub core, save them again."""
     services = await Services.start(settings)
+    services.default_pipeline, services.max_cost_usd = inputs.pipeline, inputs.max_cost_usd
     try:
         gateway = services.clients.gateway(None)
         state = ThreadState(gateway, event.owner, event.repo, event.number or 0)
@@ -149,13 +174,13 @@ def main(env: Mapping[str, str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="aqm: %(message)s")
     logging.getLogger("aqm").setLevel(logging.INFO)
     try:
-        event = read_event(env)
+        event, inputs = read_event(env), read_inputs(env)
     except (InputError, OSError, ValueError) as exc:
         print(f"::error title=aqm::{exc}", file=sys.stderr)
         return 2
     server_url = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     try:
-        outcome = asyncio.run(handle(event, settings_for(event, env), server_url))
+        outcome = asyncio.run(handle(event, inputs, settings_for(event, env), server_url))
     except (StateError, AqmError) as exc:
         print(f"::error title=aqm::{exc}", file=sys.stderr)
         return 1

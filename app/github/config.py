@@ -47,13 +47,15 @@ async def load_from_default_branch(
     *,
     files: dict[str, str] | None = None,
     task: TaskRecord | None = None,
+    max_cost_usd: float | None = None,
 ) -> Loaded:
     """The `.aqm/` tree at the default branch's head (`files`, when already read), loaded and validated.
 
     `params` are a comment's `--param` values. With `task` (a task continued, resumed, restarted or
     fixed), the params it ran with come first, so it goes on with the values it started with.
     Params from a comment — this one's or the task's — fill prompt text only: a pipeline that puts
-    params into `command`, `model`, … is refused for them.
+    params into `command`, `model`, … is refused for them. `max_cost_usd`: the shell's own cap on a
+    task's cost (the Action's `max-cost-usd`), on top of config.yaml's budget.
     """
     if files is None:
         files = await read_config_files(gateway, thread, repository.default_branch)
@@ -74,7 +76,16 @@ async def load_from_default_branch(
             "was started with params from a comment (`--param`), which fill prompt text only: it "
             "cannot go on. Start a new run without `--param`."
         )
-    return Loaded(loaded, config, files, repository.default_branch, given)
+    return Loaded(loaded, capped(config, max_cost_usd), files, repository.default_branch, given)
+
+
+def capped(config: ProjectConfig, max_cost_usd: float | None) -> ProjectConfig:
+    """`config` with a task's cost capped at `max_cost_usd` too: of two caps, the lower one holds."""
+    budget = config.github.budget
+    if max_cost_usd is None or (budget.max_cost_usd is not None and budget.max_cost_usd <= max_cost_usd):
+        return config
+    budget = budget.model_copy(update={"max_cost_usd": max_cost_usd})
+    return config.model_copy(update={"github": config.github.model_copy(update={"budget": budget})})
 
 
 async def read_config_files(gateway: GitHubGateway, thread: Thread, branch: str) -> dict[str, str]:

@@ -195,7 +195,14 @@ class Job:
         `again`: a task cancelled by a push, started again with the params it ran with."""
         try:
             loaded = await load_from_default_branch(
-                gateway, thread, repository, pipeline, {}, files=files, task=again
+                gateway,
+                thread,
+                repository,
+                pipeline,
+                {},
+                files=files,
+                task=again,
+                max_cost_usd=self.services.max_cost_usd,
             )
         except ConfigProblem as problem:
             await self.reply(thread, gateway, problem.reply)
@@ -233,7 +240,15 @@ class Job:
         """The task's pipeline from the default branch now, with the params it ran with."""
         repository = await gateway.repository(thread.owner, thread.repo)
         try:
-            return await load_from_default_branch(gateway, thread, repository, task.pipeline, {}, task=task)
+            return await load_from_default_branch(
+                gateway,
+                thread,
+                repository,
+                task.pipeline,
+                {},
+                task=task,
+                max_cost_usd=self.services.max_cost_usd,
+            )
         except ConfigProblem as problem:
             await self.reply(thread, gateway, problem.reply)
             return None

@@ -79,6 +79,7 @@ class ThreadTasks:
         deferred: Deferred | None = None,
         git_dirs: Path | None = None,
         unsandboxed: bool = False,
+        max_cost_usd: float | None = None,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -89,6 +90,7 @@ class ThreadTasks:
         self.specs: dict[str, RunSpec] = {}
         self.continued: set[str] = set()  # queued again by a human's decision: its check is open
         self.deferred = deferred  # a delivery's: its thread queues run once it is handled
+        self.max_cost_usd = max_cost_usd  # the shell's cap on a task's cost (config.capped)
         self.reporting = Reporting(
             store, github_store, gateway, specs=self.specs, public_url=public_url, unsandboxed=unsandboxed
         )
@@ -247,7 +249,7 @@ class ThreadTasks:
         repository = await self.gateway.repository(thread.owner, thread.repo)
         try:
             loaded = await load_from_default_branch(
-                self.gateway, thread, repository, task.pipeline, {}, task=task
+                self.gateway, thread, repository, task.pipeline, {}, task=task, max_cost_usd=self.max_cost_usd
             )
         except ConfigProblem as problem:
             await self.fail_task(thread, task.id, "invalid .aqm/ config", reply=problem.reply)

@@ -50,6 +50,9 @@ class Services:
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
+    # what a shell sets on top of `.aqm/` (the Action's `pipeline` and `max-cost-usd` inputs)
+    default_pipeline: str | None = None  # what `/aqm run` starts when the comment names none
+    max_cost_usd: float | None = None  # a cap on each task's cost, the lower of it and config.yaml's
 
     @classmethod
     async def start(
@@ -102,6 +105,7 @@ class Services:
             lease_s=self.settings.task_lease_s,
             deferred=deferred,
             unsandboxed=self.settings.unsafe_unsandboxed_stages,
+            max_cost_usd=self.max_cost_usd,
         )
 
     async def resume(self, task_id: str) -> None:

@@ -38,7 +38,9 @@ class Runner:
     base: Path
     runs: int = 0
 
-    def run(self, delivery: Delivery, *, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, delivery: Delivery, *, token: str | None = None, **inputs: str
+    ) -> subprocess.CompletedProcess[str]:
         self.runs += 1
         here = self.base / f"run-{self.runs}"
         for folder in ("workspace", "home", "temp"):
@@ -62,6 +64,7 @@ class Runner:
             "RUNNER_TEMP": str(here / "temp"),
             "GITHUB_OUTPUT": str(here / "output"),
             "AQM_GITHUB_TOKEN": self.token if token is None else token,
+            **inputs,
         }
         return subprocess.run(
             [sys.executable, "-m", "action"],
@@ -186,3 +189,44 @@ async def test_a_missing_github_token_is_a_clear_error(sim: GitHubSimulator, run
     assert result.returncode == 2
     assert "`github-token` input is empty" in result.stderr
     assert "Waiting" not in sim.thread(REPO, issue.number)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("AQM_ACTION_TRIGGER", "/bot", "`trigger` input is '/bot'"),
+        ("AQM_ACTION_MAX_COST_USD", "lots", "`max-cost-usd` input is 'lots'"),
+        ("AQM_ACTION_MAX_COST_USD", "0", "`max-cost-usd` input is '0'"),
+    ],
+    ids=["another trigger word", "a cost that is no number", "a cost of nothing"],
+)
+async def test_an_unusable_input_is_refused_before_anything_is_done(
+    sim: GitHubSimulator, runner: Runner, name: str, value: str, said: str
+) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    before = len(sim.world.comments)
+    result = runner.run(await comment(sim, issue.number, "maintainer", "/aqm run"), **{name: value})
+    assert result.returncode == 2 and said in result.stderr
+    assert len(sim.world.comments) == before + 1  # the maintainer's comment, nothing from aqm
+
+
+OTHER_PIPELINE = """\
+agents:
+  - id: other
+    runtime: command
+    command: ["echo", "the other pipeline ran"]
+"""
+
+
+async def test_the_pipeline_input_is_what_aqm_run_starts_when_the_comment_names_none(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    sim.commit(REPO, {".aqm/pipelines/other.yaml": OTHER_PIPELINE}, branch="main", message="another pipeline")
+    issue = sim.open_issue(REPO, "Say something", "", user="maintainer")
+    result = runner.run(
+        await comment(sim, issue.number, "maintainer", "/aqm run"), AQM_ACTION_PIPELINE="other"
+    )
+    assert result.returncode == 0, result.stderr
+    thread = sim.thread(REPO, issue.number)
+    assert "the other pipeline ran" in thread and "Completed" in thread, thread
+    assert runner.outputs()["status"] == "completed"

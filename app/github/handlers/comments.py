@@ -111,7 +111,14 @@ async def on_command(job: Job, thread: Thread, gateway: GitHubGateway, command: 
 async def start_run(job: Job, thread: Thread, gateway: GitHubGateway, command: Any) -> None:
     repository = await gateway.repository(thread.owner, thread.repo)
     try:
-        loaded = await load_from_default_branch(gateway, thread, repository, command.pipeline, command.params)
+        loaded = await load_from_default_branch(
+            gateway,
+            thread,
+            repository,
+            command.pipeline or job.services.default_pipeline,
+            command.params,
+            max_cost_usd=job.services.max_cost_usd,
+        )
     except ConfigProblem as problem:
         await job.reply(thread, gateway, problem.reply)
         return
