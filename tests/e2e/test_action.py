@@ -9,12 +9,7 @@ token, as Actions' `GITHUB_TOKEN` is. Task state lives on GitHub between the run
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,62 +18,7 @@ from app.playground.simulator import GitHubSimulator, Seeded
 from app.playground.simulator.auth import mint_installation_token
 from app.playground.simulator.deliverer import Delivery
 from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline
-
-ROOT = Path(__file__).resolve().parents[2]
-DAY_S = 24 * 3600
-
-
-@dataclass
-class Runner:
-    """Runs `python -m action` the way a workflow's step does, one fresh runner per call."""
-
-    sim: GitHubSimulator
-    url: str
-    token: str
-    base: Path
-    runs: int = 0
-
-    def run(
-        self, delivery: Delivery, *, token: str | None = None, **inputs: str
-    ) -> subprocess.CompletedProcess[str]:
-        self.runs += 1
-        here = self.base / f"run-{self.runs}"
-        for folder in ("workspace", "home", "temp"):
-            (here / folder).mkdir(parents=True)
-        payload = json.loads(delivery.body)
-        payload.pop("installation", None)  # a workflow's event names no installation
-        event = here / "event.json"
-        event.write_text(json.dumps(payload))
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(here / "home"),
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_EVENT_PATH": str(event),
-            "GITHUB_EVENT_NAME": delivery.event,
-            "GITHUB_REPOSITORY": REPO,
-            "GITHUB_API_URL": self.url.rstrip("/"),
-            "GITHUB_SERVER_URL": "https://github.test",
-            "GITHUB_WORKSPACE": str(here / "workspace"),
-            "GITHUB_RUN_ID": str(1000 + self.runs),
-            "GITHUB_RUN_ATTEMPT": "1",
-            "RUNNER_TEMP": str(here / "temp"),
-            "GITHUB_OUTPUT": str(here / "output"),
-            "AQM_GITHUB_TOKEN": self.token if token is None else token,
-            **inputs,
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "action"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    def outputs(self) -> dict[str, str]:
-        text = (self.base / f"run-{self.runs}" / "output").read_text()
-        return dict(line.split("=", 1) for line in text.splitlines())
+from tests.e2e.shells import DAY_S, Runner, action_token
 
 
 @pytest.fixture
@@ -88,9 +28,8 @@ def seeded(sim: GitHubSimulator) -> Seeded:
 
 @pytest.fixture
 def runner(sim: GitHubSimulator, seeded: Seeded, tmp_path: Path) -> Iterator[Runner]:
-    token = mint_installation_token(sim.world, seeded.installation, lifetime_s=DAY_S).value
     with sim.serve() as url:
-        yield Runner(sim, url, token, tmp_path)
+        yield Runner(sim, url, action_token(sim, seeded), tmp_path)
 
 
 async def comment(sim: GitHubSimulator, number: int, user: str, body: str) -> Delivery:
