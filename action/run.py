@@ -141,15 +141,15 @@ async def handle(event: RunnerEvent, inputs: Inputs, settings: Settings, server_
         if event.number is None:
             return None
         await state.save(services.store)
-        return await outcome_of(services, event, server_url)
+        return await outcome_of(services, event, state.number, server_url)
     finally:
         await services.close()
 
 
-async def outcome_of(services: Services, event: RunnerEvent, server_url: str) -> Outcome | None:
-    """The thread's newest task: the step's outputs."""
+async def outcome_of(services: Services, event: RunnerEvent, thread: int, server_url: str) -> Outcome | None:
+    """The newest task of the thread (for a review on a task's own PR: of the task's thread)."""
     links: list[tuple[TaskLink, str]] = await services.github_store.thread_tasks(
-        f"{event.owner}/{event.repo}", event.number or 0
+        f"{event.owner}/{event.repo}", thread
     )
     if not links:
         return None

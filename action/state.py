@@ -17,7 +17,9 @@ Git Data API, and loaded into the run's own SQLite store by the next workflow ru
   that lost a race (another run saved meanwhile) gets GitHub's "not a fast forward" and fails
   saying so, instead of overwriting it. The example workflows' `concurrency:` group per thread
   keeps such races from starting.
-- Calls: loading is three (ref, commit, blob), saving four (blob, tree, commit, ref).
+- Calls: loading is three (ref, commit, blob), saving four (blob, tree, commit, ref). A task's own
+  PR gets `refs/aqm/threads/<pr>` pointed once at its thread's state (one call): a review there
+  loads through it (two calls more) and saves to the thread's ref.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,31 +60,53 @@ class ThreadState:
     number: int
     loaded_from: str | None = None
     loaded_bytes: bytes | None = None
+    pull_refs: set[int] = field(default_factory=set)  # the tasks' own PRs whose ref points here
 
     @property
     def ref(self) -> str:
         return f"aqm/threads/{self.number}"
 
     async def load(self, store: TaskStore) -> None:
-        """Put the thread's saved tasks into `store` (nothing when the ref does not exist yet)."""
-        sha = await self.gateway.ref_sha(self.owner, self.repo, self.ref)
-        if sha is None:
+        """Put the thread's saved tasks into `store` (nothing when the ref does not exist yet).
+
+        The ref of a task's own PR points at a state commit of the thread the task belongs to: that
+        thread's tasks are loaded (and saved) then, from its own ref."""
+        found = await self._read(self.number)
+        if found is None:
             return
+        sha, thread, blob = found
+        if thread != self.number:
+            self.number = thread
+            found = await self._read(thread)
+            if found is None or found[1] != thread:
+                raise StateError(f"refs/aqm/threads/{thread} is missing or names another thread")
+            sha, _, blob = found
+        data = await self.gateway.git_blob(self.owner, self.repo, blob)
+        rows = json.loads(gzip.decompress(data))
+        await restore(store, rows)
+        self.loaded_from, self.loaded_bytes = sha, data
+        self.pull_refs = {link["pr_number"] for link in rows.get("task_links", []) if link.get("pr_number")}
+
+    async def _read(self, number: int) -> tuple[str, int, str] | None:
+        """The state commit `refs/aqm/threads/<number>` points at, the thread it is of and its blob;
+        StateError when this action did not write it."""
+        ref = f"aqm/threads/{number}"
+        sha = await self.gateway.ref_sha(self.owner, self.repo, ref)
+        if sha is None:
+            return None
         commit = await self.gateway.git_commit(self.owner, self.repo, sha)
-        blob = _blob_of(commit.message)
-        if not (commit.verified and commit.author.endswith("[bot]") and blob is not None):
+        named = _named(commit.message)
+        if not (commit.verified and commit.author.endswith("[bot]") and named is not None):
             raise StateError(
-                f"refs/{self.ref} points at commit {sha[:12]} by {commit.author!r}, which this action "
+                f"refs/{ref} points at commit {sha[:12]} by {commit.author!r}, which this action "
                 "did not write (only commits GitHub signed for a bot's token, with aqm's message, are "
                 "read). Delete the ref to start this thread's tasks afresh."
             )
-        data = await self.gateway.git_blob(self.owner, self.repo, blob)
-        await restore(store, json.loads(gzip.decompress(data)))
-        self.loaded_from, self.loaded_bytes = sha, data
+        return sha, *named
 
     async def save(self, store: TaskStore) -> bool:
         """Save the thread's tasks when they changed; False when there was nothing to save."""
-        rows = await snapshot(store, f"{self.owner}/{self.repo}", self.number)
+        rows = await snapshot(store)
         if not rows["tasks"] and self.loaded_from is None:
             return False
         data = gzip.compress(json.dumps(rows, sort_keys=True).encode(), mtime=0)
@@ -94,6 +118,7 @@ class ThreadState:
                 "this action saves; it was not saved."
             )
         await self._commit(data)
+        await self._point_pulls(rows["task_links"])
         return True
 
     async def _commit(self, data: bytes) -> None:
@@ -105,7 +130,7 @@ class ThreadState:
             repo,
             path=STATE_FILE,
             content=data,
-            message=f"{STATE_TITLE}\n\nblob {blob}",
+            message=f"{STATE_TITLE}\n\nthread {self.number}\nblob {blob}",
             parent=self.loaded_from,
         )
         try:
@@ -120,14 +145,32 @@ class ThreadState:
             ) from None
         self.loaded_from, self.loaded_bytes = sha, data
 
+    async def _point_pulls(self, links: list[dict[str, Any]]) -> None:
+        """Point the ref of each task's own PR (new since the load) at this thread's state, so that
+        a review there finds the task: one call per PR, once."""
+        for link in links:
+            pr = link.get("pr_number")
+            if not pr or pr == self.number or pr in self.pull_refs or self.loaded_from is None:
+                continue
+            try:
+                await self.gateway.move_ref(
+                    self.owner, self.repo, f"aqm/threads/{pr}", self.loaded_from, create=True
+                )
+            except GitHubError as exc:
+                if exc.status != 422:  # it exists already: it points to this thread
+                    raise
+            self.pull_refs.add(pr)
 
-def _blob_of(message: str) -> str | None:
-    """The state blob's SHA named by an aqm state commit's message, else None."""
+
+def _named(message: str) -> tuple[int, str] | None:
+    """The thread and state blob an aqm state commit's message names, else None."""
     lines = message.strip().splitlines()
-    if len(lines) != 3 or lines[0] != STATE_TITLE or lines[1] or not lines[2].startswith("blob "):
+    if len(lines) != 4 or lines[0] != STATE_TITLE or lines[1]:
         return None
-    sha = lines[2].removeprefix("blob ")
-    return sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else None
+    thread, blob = lines[2].removeprefix("thread "), lines[3].removeprefix("blob ")
+    if not (lines[2].startswith("thread ") and thread.isdigit() and lines[3].startswith("blob ")):
+        return None
+    return (int(thread), blob) if len(blob) == 40 and all(c in "0123456789abcdef" for c in blob) else None
 
 
 def _git_blob_sha(data: bytes) -> str:
@@ -135,16 +178,12 @@ def _git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-async def snapshot(store: TaskStore, repo: str, number: int) -> dict[str, list[dict[str, Any]]]:
-    """The rows of the thread's tasks: those not ended, and the newest ENDED_KEPT ended ones."""
-    links, tasks = TaskLinkRow.__table__, TaskRow.__table__
+async def snapshot(store: TaskStore) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the run's tasks (those it loaded, and those it started): the ones not ended, and
+    the newest ENDED_KEPT ended ones."""
+    tasks = TaskRow.__table__
     async with store.transaction() as connection:
-        query = (
-            select(tasks.c.id, tasks.c.status)
-            .join(links, links.c.task_id == tasks.c.id)
-            .where(links.c.repo == repo, links.c.number == number)
-            .order_by(tasks.c.created_at.desc())
-        )
+        query = select(tasks.c.id, tasks.c.status).order_by(tasks.c.created_at.desc())
         found = (await connection.execute(query)).all()
         ended = [task_id for task_id, status in found if status in ENDED][:ENDED_KEPT]
         kept = [task_id for task_id, status in found if status not in ENDED] + ended

@@ -115,3 +115,17 @@ async def test_a_declared_trigger_starts_the_pipeline_when_an_issue_is_opened(
     await shell.handle(opened)
     thread = sim.thread(REPO, opened.subject_id or 0)
     assert "wrote greet.py" in thread and "Waiting for approval" in thread, thread
+
+
+async def test_an_approving_review_on_the_tasks_own_pull_request_approves_its_gate(
+    shell: Shell, sim: GitHubSimulator
+) -> None:
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    assert "Waiting for approval" in await say(shell, sim, issue.number, "maintainer", "/aqm run")
+    [own] = [p for p in sim.world.issues.values() if p.pull is not None]  # aqm/T-…, opened at the pause
+    await shell.handle(
+        await shell.hooks.review_submitted(REPO, own.number, user="maintainer", state="approved")
+    )
+    thread = sim.thread(REPO, issue.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert thread.count("wrote greet.py") == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from app.engine.events import HumanDecided
 from app.github import events, render
 from app.github.job import WRITE, Job
+from app.github.threads import Thread
 
 
 async def on_review(job: Job, event: events.ReviewEvent) -> str:
@@ -36,5 +37,7 @@ async def on_review(job: Job, event: events.ReviewEvent) -> str:
         return "done"
     decision = "approved" if state == "approved" else "rejected"
     decided = HumanDecided(decision, review.body or "", by=thread.actor)
-    await job.continue_task(thread, gateway, link.task_id, decided)
+    # the task's own thread: a review on the task's PR continues the task of the issue it came from
+    own = Thread(thread.owner, thread.repo, link.number, link.is_pull, thread.installation_id, thread.actor)
+    await job.continue_task(own, gateway, link.task_id, decided)
     return "done"
