@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.playground.simulator import GitHubSimulator, Seeded
@@ -169,3 +170,26 @@ async def test_the_pipeline_input_is_what_aqm_run_starts_when_the_comment_names_
     thread = sim.thread(REPO, issue.number)
     assert "the other pipeline ran" in thread and "Completed" in thread, thread
     assert runner.outputs()["status"] == "completed"
+
+
+async def test_state_a_person_wrote_through_the_api_is_refused(sim: GitHubSimulator, runner: Runner) -> None:
+    """A maintainer's own token can make a signed commit with aqm's message: its author is no bot."""
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    assert runner.run(await comment(sim, issue.number, "maintainer", "/aqm run")).returncode == 0
+    sim.add_token("ghp_maintainer", login="maintainer")
+    git = sim.repo(REPO).git
+    ref = f"refs/aqm/threads/{issue.number}"
+    saved = git.commit(git.ref_sha(ref) or "")
+    api = f"{runner.url.rstrip('/')}/repos/{REPO}/git"
+    headers = {"Authorization": "Bearer ghp_maintainer"}
+    async with httpx.AsyncClient(headers=headers) as client:
+        made = await client.post(
+            f"{api}/commits", json={"message": saved.message, "tree": saved.tree, "parents": [saved.sha]}
+        )
+        assert made.status_code == 201 and made.json()["verification"]["verified"]
+        moved = await client.patch(f"{api}/refs/aqm/threads/{issue.number}", json={"sha": made.json()["sha"]})
+        assert moved.status_code == 200
+    refused = runner.run(await comment(sim, issue.number, "maintainer", "/approve"))
+    assert refused.returncode == 1
+    assert "by 'maintainer'" in refused.stderr and "did not write" in refused.stderr
+    assert "shipped" not in sim.thread(REPO, issue.number)
