@@ -134,13 +134,16 @@ async def handle(event: RunnerEvent, inputs: Inputs, settings: Settings, server_
         await services.github_store.record_delivery(
             delivery, event=event.name, action=event.action, body=event.body
         )
-        await services.handle(delivery)
+        try:
+            await services.handle(delivery)
+        finally:  # what was done is kept, even when GitHub failed part-way: the next run goes on
+            if event.number is not None:
+                await state.save(services.store)
         record = await services.github_store.get_delivery(delivery)
         if record.status not in ("done", "ignored", "refused"):
             raise InputError(f"handling the event failed: {record.error or record.status}")
         if event.number is None:
             return None
-        await state.save(services.store)
         return await outcome_of(services, event, state.number, server_url)
     finally:
         await services.close()

@@ -193,3 +193,20 @@ async def test_state_a_person_wrote_through_the_api_is_refused(sim: GitHubSimula
     assert refused.returncode == 1
     assert "by 'maintainer'" in refused.stderr and "did not write" in refused.stderr
     assert "shipped" not in sim.thread(REPO, issue.number)
+
+
+async def test_a_github_failure_part_way_keeps_the_task_for_the_next_run(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    """GitHub refuses the task's PR at the pause: the step fails saying so, and what the task did is
+    saved all the same, so the next run's /approve goes on from the gate."""
+    issue = sim.open_issue(REPO, "Add greet()", "", user="maintainer")
+    sim.traffic.fail_next(1, status=403, operation="pulls.create")
+    failed = runner.run(await comment(sim, issue.number, "maintainer", "/aqm run"))
+    assert failed.returncode == 1 and "open pull request" in failed.stderr
+    assert sim.repo(REPO).git.ref_sha(f"refs/aqm/threads/{issue.number}") is not None
+    resumed = runner.run(await comment(sim, issue.number, "maintainer", "/approve"))
+    assert resumed.returncode == 0, resumed.stderr
+    thread = sim.thread(REPO, issue.number)
+    assert "shipped" in thread and "Completed" in thread, thread
+    assert thread.count("wrote greet.py") == 1
