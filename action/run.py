@@ -125,6 +125,7 @@ async def handle(event: RunnerEvent, inputs: Inputs, settings: Settings, server_
     """Load the thread's tasks, handle the event through the GitHub core, save them again."""
     services = await Services.start(settings)
     services.default_pipeline, services.max_cost_usd = inputs.pipeline, inputs.max_cost_usd
+    services.check_run_buttons = False  # no workflow run is there to take their clicks
     try:
         gateway = services.clients.gateway(None)
         state = ThreadState(gateway, event.owner, event.repo, event.number or 0)

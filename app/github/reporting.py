@@ -71,6 +71,7 @@ class Reporting:
         specs: dict[str, RunSpec],
         public_url: str | None,
         unsandboxed: bool = False,
+        buttons: bool = True,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -78,6 +79,7 @@ class Reporting:
         self.specs = specs  # the lifecycle's: what each task runs (its runtimes and budget on the card)
         self.public_url = public_url
         self.unsandboxed = unsandboxed  # AQM_UNSAFE_UNSANDBOXED_STAGES: every card says so
+        self.buttons = buttons  # Approve / Reject on check runs: only where their clicks come back
         # what this job last sent per card comment / check run: an unchanged one is not sent again
         self.sent_cards: dict[int, str] = {}
         self.sent_checks: dict[int, dict[str, Any]] = {}
@@ -196,7 +198,7 @@ class Reporting:
         stages = await self.store.list_stages(link.task_id, texts=False)
         title, summary, text = render.check_run_output(task, state, stages)
         fields: dict[str, Any] = {"output": {"title": title, "summary": summary, "text": text}}
-        fields |= _check_status(state)
+        fields |= _check_status(state, buttons=self.buttons)
         check = link.check_run_id
         if self.sent_checks.get(check) != fields:
             await self.gateway.update_check_run(owner, repo, check, **fields)
@@ -227,10 +229,11 @@ class Reporting:
         self.sent_statuses[link.task_id] = (state, description)
 
 
-def _check_status(state: TaskState) -> dict[str, Any]:
+def _check_status(state: TaskState, *, buttons: bool = True) -> dict[str, Any]:
     """Status and conclusion, with the Approve / Reject buttons while exactly one gate waits (an
     empty `actions` list takes them off again, so a stale button cannot be clicked)."""
-    fields: dict[str, Any] = {"status": "in_progress", "actions": render.check_run_actions(state)}
+    shown = render.check_run_actions(state) if buttons else []
+    fields: dict[str, Any] = {"status": "in_progress", "actions": shown}
     if state.status == TaskStatus.COMPLETED:
         fields |= {"status": "completed", "conclusion": "success"}
     elif state.status in (TaskStatus.FAILED, TaskStatus.STALLED):

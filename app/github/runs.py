@@ -80,6 +80,7 @@ class ThreadTasks:
         git_dirs: Path | None = None,
         unsandboxed: bool = False,
         max_cost_usd: float | None = None,
+        buttons: bool = True,
     ) -> None:
         self.store = store
         self.github_store = github_store
@@ -92,7 +93,13 @@ class ThreadTasks:
         self.deferred = deferred  # a delivery's: its thread queues run once it is handled
         self.max_cost_usd = max_cost_usd  # the shell's cap on a task's cost (config.capped)
         self.reporting = Reporting(
-            store, github_store, gateway, specs=self.specs, public_url=public_url, unsandboxed=unsandboxed
+            store,
+            github_store,
+            gateway,
+            specs=self.specs,
+            public_url=public_url,
+            unsandboxed=unsandboxed,
+            buttons=buttons,
         )
         # the worker's git directories, beside the workspaces: a stage sees only its workspace
         self.publishing = Publishing(

@@ -53,6 +53,9 @@ class Services:
     # what a shell sets on top of `.aqm/` (the Action's `pipeline` and `max-cost-usd` inputs)
     default_pipeline: str | None = None  # what `/aqm run` starts when the comment names none
     max_cost_usd: float | None = None  # a cap on each task's cost, the lower of it and config.yaml's
+    # Approve / Reject buttons on check runs: their clicks come back to the App as check_run events,
+    # never to a workflow run that has ended (the Action: /approve or a review instead)
+    check_run_buttons: bool = True
 
     @classmethod
     async def start(
@@ -106,6 +109,7 @@ class Services:
             deferred=deferred,
             unsandboxed=self.settings.unsafe_unsandboxed_stages,
             max_cost_usd=self.max_cost_usd,
+            buttons=self.check_run_buttons,
         )
 
     async def resume(self, task_id: str) -> None:

@@ -210,3 +210,16 @@ async def test_a_github_failure_part_way_keeps_the_task_for_the_next_run(
     thread = sim.thread(REPO, issue.number)
     assert "shipped" in thread and "Completed" in thread, thread
     assert thread.count("wrote greet.py") == 1
+
+
+async def test_a_paused_tasks_check_run_offers_no_buttons_no_run_would_take(
+    sim: GitHubSimulator, runner: Runner
+) -> None:
+    """On the App, Approve / Reject on the check run come back as check_run events; a workflow run
+    has ended by then, so the Action's check runs show none (the card says /approve instead)."""
+    sim.commit(REPO, {"feature.txt": "v1\n"}, branch="feature", message="feature")
+    pull = sim.open_pull(REPO, head="feature", title="A feature", body="", user="outsider")
+    assert runner.run(await comment(sim, pull.number, "maintainer", "/aqm run")).returncode == 0
+    [check] = list(sim.world.check_runs.values())
+    assert check.status == "in_progress" and check.actions == []
+    assert "/approve T-" in sim.thread(REPO, pull.number)
