@@ -58,6 +58,7 @@ bench: $(STAMP) bytecode
 	$(BIN)/python bench/github_calls.py
 	$(BIN)/python bench/first_card.py
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/action.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

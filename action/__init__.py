@@ -1,1 +1,1 @@
-"""The GitHub Action entry point (`python -m action`). Placeholder until the Action issue."""
+"""The GitHub Action: `python -m action` hands one workflow event to the GitHub core (app/github/)."""

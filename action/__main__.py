@@ -1,14 +1,8 @@
-"""`python -m action`: the GitHub Actions step. Placeholder: a later issue hands the event to the engine."""
+"""`python -m action`: the GitHub Actions step (action.yml runs it); see action/run.py."""
 
 from __future__ import annotations
 
-import sys
-
-
-def main() -> int:
-    print("aqm action: not available in this version (arrives with the GitHub Action issue)", file=sys.stderr)
-    return 2
-
+from action.run import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -23,7 +23,7 @@ Handler = Callable[[str], Awaitable[None]]
 
 
 class Stuck(Protocol):
-    """What a reconciler finds (app.github.handler.Services.stuck)."""
+    """What a reconciler finds (app.github.services.Services.stuck)."""
 
     def __call__(self) -> Awaitable[tuple[Sequence[HasId], Sequence[HasTaskId]]]: ...
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
 
-from app.github.handler import Services, launcher_for
+from app.github.services import Services, launcher_for
 from app.settings import Settings, build_settings
 
 log = logging.getLogger("aqm.worker")

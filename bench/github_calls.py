@@ -49,7 +49,19 @@ STAGES = 5
 GOAL_PER_STAGE = 3.0
 PER_STAGE_NOTES = ("stage_started", "stage_finished")
 APP_ROOT = Path(__file__).resolve().parent.parent / "app"
-SHOWN_FILES = ("github/runs.py", "github/handler.py")  # call sites are named by these frames
+SHOWN_FILES = (  # call sites are named by these frames
+    "github/runs.py",
+    "github/reporting.py",
+    "github/publishing.py",
+    "github/config.py",
+    "github/job.py",
+    "github/services.py",
+    "github/router.py",
+    *(
+        f"github/handlers/{name}.py"
+        for name in ("comments", "task_commands", "reviews", "check_runs", "pushes", "triggers")
+    ),
+)
 SITE_DEPTH = 3  # the innermost frames of SHOWN_FILES shown per call site
 
 PIPELINE = f"""\
@@ -152,7 +164,7 @@ def _origin(frame: FrameType | None) -> tuple[str, str, str | None, int | None]:
         if path.is_relative_to(APP_ROOT):
             relative = path.relative_to(APP_ROOT).as_posix()
             if relative == "github/gateway.py" and _name(frame) not in ("call", "<lambda>"):
-                gateway = _name(frame)  # the outermost: the method runs.py or handler.py called
+                gateway = _name(frame)  # the outermost: the method the GitHub core (app/github/) called
             if relative in SHOWN_FILES:
                 sites.append(f"{path.name}:{frame.f_lineno} {_name(frame)}")
             reported = frame.f_locals.get("note") if frame.f_code.co_name == "_work" else None

@@ -197,7 +197,10 @@ def served(app: Asgi, log_file: Path, seen: ServerSide) -> Iterator[int]:
 # a frame of the sample wins. Frames are py-spy's "function (path:line)".
 CATEGORIES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("queue: githubkit parse() of the payload", (("app/github/webhook.py", "parse_event"),)),
-    ("queue: the rest of handling (store get/start/finish)", (("app/github/handler.py", "*"),)),
+    (
+        "queue: the rest of handling (store get/start/finish)",
+        (("app/github/services.py", "*"), ("app/github/router.py", "*"), ("app/github/job.py", "*")),
+    ),
     ("request: record_delivery (statement, aiosqlite)", (("app/store/github.py", "record_delivery"),)),
     ("request: signature check + JSON action", (("app/github/webhook.py", "*"),)),
     (

@@ -108,6 +108,18 @@ class Issue:
 
 
 @dataclass(frozen=True, slots=True)
+class StateCommit:
+    """A commit of the Git Data API as aqm's state refs need it: who made it, and whether GitHub
+    signed it (it does for what an App's token commits through the API)."""
+
+    sha: str
+    message: str
+    tree: str
+    author: str
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadComment:
     id: int
     body: str
@@ -492,6 +504,65 @@ class GitHubGateway:
             lambda: self.rest.pulls.async_create(owner, repo, head=head, base=base, title=title, body=body),
         )
         return int(response.parsed_data.number)
+
+    # ---- the Git Data API: a state ref (the Action's tasks) ---------------------------------
+
+    async def ref_sha(self, owner: str, repo: str, ref: str) -> str | None:
+        """The commit `refs/<ref>` points at; None when there is no such ref."""
+        try:
+            response = await self.call("get ref", lambda: self.rest.git.async_get_ref(owner, repo, ref))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(response.parsed_data.object_.sha)
+
+    async def git_commit(self, owner: str, repo: str, sha: str) -> StateCommit:
+        response = await self.call("get commit", lambda: self.rest.git.async_get_commit(owner, repo, sha))
+        data = response.parsed_data
+        verification = data.verification
+        verified = bool(verification is not None and verification.verified)
+        return StateCommit(str(data.sha), data.message, str(data.tree.sha), data.author.name, verified)
+
+    async def git_blob(self, owner: str, repo: str, sha: str) -> bytes:
+        response = await self.call("get blob", lambda: self.rest.git.async_get_blob(owner, repo, sha))
+        return base64.b64decode(response.parsed_data.content)
+
+    async def commit_file(
+        self, owner: str, repo: str, *, path: str, content: bytes, message: str, parent: str | None
+    ) -> str:
+        """A commit whose tree holds one file, on top of `parent`: three calls (blob, tree, commit)."""
+        encoded = base64.b64encode(content).decode()
+        blob = await self.call(
+            "create blob",
+            lambda: self.rest.git.async_create_blob(owner, repo, content=encoded, encoding="base64"),
+        )
+        item = {"path": path, "mode": "100644", "type": "blob", "sha": blob.parsed_data.sha}
+        tree = await self.call(
+            "create tree", lambda: self.rest.git.async_create_tree(owner, repo, tree=[item])
+        )
+        parents = [parent] if parent else []
+        commit = await self.call(
+            "create commit",
+            lambda: self.rest.git.async_create_commit(
+                owner, repo, message=message, tree=tree.parsed_data.sha, parents=parents
+            ),
+        )
+        return str(commit.parsed_data.sha)
+
+    async def move_ref(self, owner: str, repo: str, ref: str, sha: str, *, create: bool) -> None:
+        """Point `refs/<ref>` at `sha`: created, or moved forward only (GitHubError 422 when another
+        writer moved it since: not a fast forward)."""
+        if create:
+            await self.call(
+                "create ref",
+                lambda: self.rest.git.async_create_ref(owner, repo, ref=f"refs/{ref}", sha=sha),
+            )
+            return
+        await self.call(
+            "update ref",
+            lambda: self.rest.git.async_update_ref(owner, repo, ref, sha=sha, force=False),
+        )
 
     async def installation_token(self) -> str | None:
         """A token for git over HTTPS (put in a header, never in a URL); the PAT with token auth."""

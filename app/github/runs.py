@@ -1,9 +1,9 @@
-"""A task's life on GitHub: config from the default branch, a workspace, the engine, the thread.
+"""A task's life on GitHub: the thread's queue and the task's lease, around the engine's driver.
 
-`ThreadTasks` starts a task for an issue or PR (reading `.aqm/` from the default branch at
-the time of the command), keeps the sticky run card and the check run up to date while the
-driver runs it, posts one comment per finished stage, and — when the task pauses or ends —
-commits what the agents changed and pushes it to `aqm/<task-id>` with a PR (or to the PR's
+`ThreadTasks` starts a task for an issue or PR (its pipeline read from the default branch by
+app/github/config.py), runs it through the driver, and hands the thread to two collaborators:
+app/github/reporting.py (run card, stage comments, check runs, statuses) and
+app/github/publishing.py (workspace, commits, pushes to `aqm/<task-id>` with a PR — or to the PR's
 own branch when config says so and the branch is in the same repository).
 
 One task per thread runs at a time (app/store/github.py, "queue and leases"): `start` records
@@ -15,202 +15,33 @@ worker died.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from app import followups
 from app.driver import DriverIO, TaskRunner, load_state
-from app.engine.commands import Notify
 from app.engine.events import CancelRequested, Event, HumanAnswered, HumanDecided, Resumed, TaskStarted
 from app.engine.spec import RunSpec
-from app.engine.state import ENDED, TaskState, TaskStatus
-from app.errors import SpecError, SpecErrors
+from app.engine.state import TaskState, TaskStatus
 from app.followups import Restart
 from app.github import render
-from app.github.gateway import CONTENTS_MAX_BYTES, FileTooLarge, GitHubError, GitHubGateway, Repository
+from app.github.config import ConfigProblem, Loaded, load_from_default_branch
+from app.github.gateway import GitHubGateway
 from app.github.leases import Leases
-from app.runtimes import git
+from app.github.publishing import PublishFailed, Publishing
+from app.github.reporting import Reporter, Reporting
+from app.github.threads import Thread, thread_of
 from app.runtimes.workspace import WorkspaceError
-from app.spec.loader import Pipeline, load_config, load_pipeline
-from app.spec.models import ProjectConfig
-from app.spec.source import MappingReader
 from app.store.github import ACTIVE, GitHubStore, TaskLink
 from app.store.records import TaskRecord
 from app.store.store import TaskStore
 
 log = logging.getLogger("aqm.github")
-PARAM_FIELDS_REFUSED = {"cli_flags", "claude_code_flags", "mcp", "model", "runtime", "command"}
-
-
-@dataclass(frozen=True, slots=True)
-class Thread:
-    """Where a command came from."""
-
-    owner: str
-    repo: str
-    number: int
-    is_pull: bool
-    installation_id: int | None
-    actor: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.owner}/{self.repo}"
-
-
-@dataclass
-class Loaded:
-    pipeline: Pipeline
-    config: ProjectConfig
-    files: dict[str, str]
-    default_branch: str  # the branch the files were read from
-    comment_params: tuple[str, ...] = ()  # params given in a comment, now or to the task it continues
-
-
 WAITING = {TaskStatus.AWAITING_GATE.value, TaskStatus.AWAITING_HUMAN_INPUT.value}  # for a human
-
-
-class ConfigProblem(Exception):  # carries the reply to post
-    def __init__(self, reply: str) -> None:
-        super().__init__(reply)
-        self.reply = reply
-
-
-async def load_from_default_branch(
-    gateway: GitHubGateway,
-    thread: Thread,
-    repository: Repository,
-    pipeline: str | None,
-    params: dict[str, str],
-    *,
-    files: dict[str, str] | None = None,
-    task: TaskRecord | None = None,
-) -> Loaded:
-    """The `.aqm/` tree at the default branch's head (`files`, when already read), loaded and validated.
-
-    `params` are a comment's `--param` values. With `task` (a task continued, resumed, restarted or
-    fixed), the params it ran with come first, so it goes on with the values it started with.
-    Params from a comment — this one's or the task's — fill prompt text only: a pipeline that puts
-    params into `command`, `model`, … is refused for them.
-    """
-    if files is None:
-        files = await read_config_files(gateway, thread, repository.default_branch)
-    inherited = {} if task is None else followups.parent_params(task)
-    given = tuple(sorted({*params, *(() if task is None else task.state.get("comment_params", ()))}))
-    try:
-        config, loaded = await asyncio.to_thread(_load_files, files, pipeline, {**inherited, **params})
-    except SpecErrors as exc:
-        raise ConfigProblem(render.validation_errors(_shown(exc.errors))) from None
-    risky = sorted({f for _, f in loaded.param_fields if f in PARAM_FIELDS_REFUSED} if given else set())
-    if risky:
-        fields = "`, `".join(risky)
-        raise ConfigProblem(
-            f"This pipeline puts params into `{fields}`. Params given in a comment "
-            "fill prompt text only, so this run is refused. Run it without `--param`."
-            if params
-            else f"This pipeline now puts params into `{fields}`, and task {task.id if task else ''} "
-            "was started with params from a comment (`--param`), which fill prompt text only: it "
-            "cannot go on. Start a new run without `--param`."
-        )
-    return Loaded(loaded, config, files, repository.default_branch, given)
-
-
-async def read_config_files(gateway: GitHubGateway, thread: Thread, branch: str) -> dict[str, str]:
-    """The `.aqm/` tree at `branch`; ConfigProblem naming a file over GitHub's contents API limit
-    (which GitHub itself would not serve), before anything is parsed."""
-    try:
-        return await gateway.read_tree(thread.owner, thread.repo, branch, ".aqm")
-    except FileTooLarge as exc:
-        size = f" ({exc.size:,} bytes)" if exc.size is not None else ""
-        raise ConfigProblem(
-            render.escape_text(
-                f"`{exc.path}` is too large{size}: GitHub serves files of up to 1 MB "
-                f"({CONTENTS_MAX_BYTES:,} bytes) through its contents API, so aqm reads `.aqm/` "
-                "files up to that size. Make it smaller, or split it into files it imports."
-            )
-        ) from None
-
-
-async def load_config_files(files: dict[str, str]) -> ProjectConfig:
-    """config.yaml of `.aqm/` files, parsed in a thread: YAML never stalls the event loop."""
-    return await asyncio.to_thread(_load_config, files)
-
-
-def _load_config(files: dict[str, str]) -> ProjectConfig:
-    return load_config(MappingReader(files), "config.yaml")
-
-
-def _load_files(
-    files: dict[str, str], pipeline: str | None, overrides: dict[str, str]
-) -> tuple[ProjectConfig, Pipeline]:
-    """config.yaml and the pipeline named (else the default one), parsed and validated. Sync and pure:
-    run in a thread, since a large file takes the parser seconds (a 10 MB one stalled /healthz ~6 s)."""
-    reader = MappingReader(files)
-    config = load_config(reader, "config.yaml")
-    name = pipeline or config.default_pipeline or "default"
-    path = _pipeline_path(files, name)
-    loaded = load_pipeline(
-        reader, path, name=name, overrides=overrides, params_file="params.yaml", config=config
-    )
-    return config, loaded
-
-
-def _pipeline_path(files: dict[str, str], name: str) -> str:
-    if f"pipelines/{name}.yaml" in files:
-        return f"pipelines/{name}.yaml"
-    if name == "default" and "agents.yaml" in files:
-        return "agents.yaml"
-    names = sorted(
-        {p[len("pipelines/") : -5] for p in files if p.startswith("pipelines/") and p.endswith(".yaml")}
-    )
-    message = f"No pipeline named `{name}` in `.aqm/` on the default branch" + (
-        f" (pipelines: {', '.join(names)})." if names else "; add `.aqm/agents.yaml`."
-    )
-    raise ConfigProblem(render.escape_text(message))  # the name comes from the comment: escape it
-
-
-def _shown(errors: list[SpecError]) -> list[SpecError]:
-    return [SpecError(e.message, f".aqm/{e.path}", e.line, e.column, e.fix) for e in errors]
-
-
-class Reporter:
-    """Keeps the thread up to date while the driver runs: GitHub calls happen in order, off the loop."""
-
-    def __init__(self, tasks: ThreadTasks, link: TaskLink) -> None:
-        self.tasks = tasks
-        self.link = link
-        self.queue: asyncio.Queue[Notify | None] = asyncio.Queue()
-        self.worker: asyncio.Task[None] | None = None
-
-    def __call__(self, note: Notify) -> None:
-        self.queue.put_nowait(note)
-
-    async def __aenter__(self) -> Reporter:
-        self.worker = asyncio.create_task(self._work())
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.queue.put_nowait(None)
-        if self.worker is not None:
-            await self.worker
-
-    async def _work(self) -> None:
-        while (note := await self.queue.get()) is not None:
-            try:
-                if note.kind == "stage_finished" and note.stage is not None:
-                    await self.tasks.post_stage(self.link, note.stage)
-                if note.kind in ("stage_started", "stage_finished", "gate_waiting", "question", "task_ended"):
-                    # the check run changes status only at a pause or the end: update it then
-                    checks = note.kind in ("gate_waiting", "question", "task_ended")
-                    await self.tasks.refresh_card(self.link, checks=checks)
-            except Exception:  # reporting must never stop the task; the final card is rewritten anyway
-                log.exception("reporting on %s failed", self.link.task_id)
 
 
 @dataclass
@@ -248,25 +79,32 @@ class ThreadTasks:
         deferred: Deferred | None = None,
         git_dirs: Path | None = None,
         unsandboxed: bool = False,
+        max_cost_usd: float | None = None,
+        buttons: bool = True,
     ) -> None:
         self.store = store
         self.github_store = github_store
         self.gateway = gateway
         self.runtimes = runtimes
         self.workspaces = workspaces
-        # the worker's git directories, beside the workspaces: a stage sees only its workspace
-        self.git_dirs = git_dirs or workspaces.parent / "git"
-        self.public_url = public_url
-        self.unsandboxed = unsandboxed  # AQM_UNSAFE_UNSANDBOXED_STAGES: every card says so
         self.leases = Leases(github_store, owner=owner, lease_s=lease_s)  # this worker's
         self.specs: dict[str, RunSpec] = {}
-        self.sources: dict[str, tuple[str, str]] = {}  # task -> (repository's clone URL, default branch)
         self.continued: set[str] = set()  # queued again by a human's decision: its check is open
         self.deferred = deferred  # a delivery's: its thread queues run once it is handled
-        # what this job last sent per card comment / check run: an unchanged one is not sent again
-        self.sent_cards: dict[int, str] = {}
-        self.sent_checks: dict[int, dict[str, Any]] = {}
-        self.sent_statuses: dict[str, tuple[str, str]] = {}
+        self.max_cost_usd = max_cost_usd  # the shell's cap on a task's cost (config.capped)
+        self.reporting = Reporting(
+            store,
+            github_store,
+            gateway,
+            specs=self.specs,
+            public_url=public_url,
+            unsandboxed=unsandboxed,
+            buttons=buttons,
+        )
+        # the worker's git directories, beside the workspaces: a stage sees only its workspace
+        self.publishing = Publishing(
+            github_store, gateway, workspaces=workspaces, git_dirs=git_dirs or workspaces.parent / "git"
+        )
 
     # ---- starting --------------------------------------------------------------------------
 
@@ -328,10 +166,10 @@ class ThreadTasks:
         )
         await self.github_store.link_task(link)
         self.specs[task.id] = RunSpec(pipeline, loaded.config)
-        self.sources[task.id] = (clone_url, loaded.default_branch)
-        text = await self.card_text(task.id, link)
+        self.publishing.sources[task.id] = (clone_url, loaded.default_branch)
+        text = await self.reporting.card_text(task.id, link)
         card = await self.gateway.comment(thread.owner, thread.repo, thread.number, text)
-        self.sent_cards[card] = text
+        self.reporting.sent_cards[card] = text
         await self.github_store.update_link(task.id, card_comment_id=card)
         await self.run_queue(thread.full_name, thread.number, asked=task.id)
         return task
@@ -353,7 +191,7 @@ class ThreadTasks:
         ):
             await self.tell_queued(repo, number, asked)
             if asked in self.continued:  # its card still shows what it waited for
-                await self.refresh_card(link, checks=False)
+                await self.reporting.refresh_card(link, checks=False)
         while claimed is not None:
             await self.run_claimed(claimed)
             claimed = await self.leases.claim_next(repo, number)
@@ -392,16 +230,16 @@ class ThreadTasks:
         if task_id not in self.specs and not await self.load_spec(thread, task):
             return
         if link.card_comment_id is None:
-            text = await self.card_text(task_id, link)
+            text = await self.reporting.card_text(task_id, link)
             card = await self.gateway.comment(thread.owner, thread.repo, thread.number, text)
-            self.sent_cards[card] = text
+            self.reporting.sent_cards[card] = text
             await self.github_store.update_link(task_id, card_comment_id=card)
             link = await self.github_store.get_link(task_id)
         if link.is_pull and link.check_run_id is None and task_id not in self.continued:
-            await self.open_check_run(link, task.pipeline)
+            await self.reporting.open_check_run(link, task.pipeline)
         self.continued.discard(task_id)
         try:
-            await self.prepare_workdir(thread, link)
+            await self.publishing.prepare_workdir(thread, link)
         except WorkspaceError as problem:
             reply = render.workspace_problem_reply(task_id, str(problem), publishing=False)
             await self.fail_task(
@@ -410,7 +248,7 @@ class ThreadTasks:
             return
         started = task.status == "pending"  # not yet: its first step was never committed
         if not started:
-            await self.post_missed_stages(link)
+            await self.reporting.post_missed_stages(link)
         await self.advance(task_id, TaskStarted(task.state.get("entry_agent")) if started else Resumed())
 
     async def load_spec(self, thread: Thread, task: TaskRecord) -> bool:
@@ -418,7 +256,7 @@ class ThreadTasks:
         repository = await self.gateway.repository(thread.owner, thread.repo)
         try:
             loaded = await load_from_default_branch(
-                self.gateway, thread, repository, task.pipeline, {}, task=task
+                self.gateway, thread, repository, task.pipeline, {}, task=task, max_cost_usd=self.max_cost_usd
             )
         except ConfigProblem as problem:
             await self.fail_task(thread, task.id, "invalid .aqm/ config", reply=problem.reply)
@@ -435,47 +273,16 @@ class ThreadTasks:
         )
         await self.store.commit(task_id, status="failed", state=failed.core(), error=failed.error)
         await self.leases.release(task_id)
-        await self.refresh_card(await self.github_store.get_link(task_id))
+        await self.reporting.refresh_card(await self.github_store.get_link(task_id))
         return failed
 
-    def repo(self, task_id: str) -> git.Repo:
-        """The task's workspace (what its stages see) and the worker's git directory for it."""
-        return git.Repo.of(task_id, workspaces=self.workspaces, git_dirs=self.git_dirs)
-
-    async def prepare_workdir(self, thread: Thread, link: TaskLink) -> None:
-        """Check out the repository at the task's last pushed commit (its branch's; for a fix, its
-        parent's), else at the head it started from, unless this machine has the task's checkout
-        already; then restore the instruction files, every time before stages run: a stage, or a
-        worker that died part-way, may have left others (WorkspaceError when that fails)."""
-        repo = self.repo(link.task_id)
-        url, default_branch = await self._source(thread, link)
-        if not repo.prepared:
-            token = await self.gateway.installation_token()
-            if link.branch is not None and link.gate_sha is not None:  # pushed (or a fix of a task that did)
-                refs = [f"refs/heads/{link.branch}"]
-                await git.checkout(repo, url, link.gate_sha, token=token, refs=refs)
-            else:  # a PR's head, from a fork too, is the base repository's refs/pull/N/head
-                refs = [f"refs/pull/{link.number}/head"] if link.is_pull else []
-                await git.checkout(repo, url, link.head_sha or "", token=token, refs=refs)
-        defaults = await self._default_instructions(thread, default_branch)
-        git.restore_instruction_files(repo.work_tree, defaults)
-
-    async def _source(self, thread: Thread, link: TaskLink) -> tuple[str, str]:
-        """The thread's repository's clone URL and default branch. Only ever the base repository:
-        a fork's head is fetched from it (`refs/pull/N/head`) and changes are pushed to it."""
-        if link.task_id not in self.sources:
-            repository = await self.gateway.repository(thread.owner, thread.repo)
-            self.sources[link.task_id] = (repository.clone_url, repository.default_branch)
-        return self.sources[link.task_id]
-
-    async def _default_instructions(self, thread: Thread, default_branch: str) -> dict[str, str]:
-        """Agent instruction files on the default branch (the top-level ones), from one listing
-        of its root; none when it cannot be read (the workspace's own are removed then)."""
-        with contextlib.suppress(Exception):
-            return await self.gateway.read_root_files(
-                thread.owner, thread.repo, default_branch, git.INSTRUCTION_FILES
-            )
-        return {}
+    async def publish(self, link: TaskLink, state: TaskState) -> TaskState:
+        """Publish what the agents changed (app/github/publishing.py); a workspace that cannot be
+        committed safely fails the task, saying why on the thread."""
+        try:
+            return await self.publishing.publish_changes(link, state)
+        except PublishFailed as failed:
+            return await self.fail_task(thread_of(link), link.task_id, failed.error, reply=failed.reply)
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -497,14 +304,14 @@ class ThreadTasks:
             state = await load_state(self.store, task)
             if not state.task_id:
                 state = state.model_copy(update={"task_id": task.id})
-            reporter = Reporter(self, link)
+            reporter = Reporter(self.reporting, link)
             async with reporter:
                 io = DriverIO(self.store, self.runtimes, self.workspaces / task_id, reporter)
                 runner = self.leases.runners[task_id] = TaskRunner(spec, io, task, state)
                 final = await (runner.advance(event) if run else runner.record(event))
             if run or final.status.value not in ACTIVE:  # else it is reported when it runs
-                final = await self.publish_changes(link, final)
-                await self.refresh_card(await self.github_store.get_link(task_id))
+                final = await self.publish(link, final)
+                await self.reporting.refresh_card(await self.github_store.get_link(task_id))
         return final
 
     async def feed(self, task_id: str, event: Event) -> TaskState:
@@ -580,218 +387,8 @@ class ThreadTasks:
         """Run a rewound (queued) task when the thread's slot is free, in its workspace when this
         machine still has it (else a checkout of its last pushed commit, see `prepare_workdir`)."""
         self.specs[link.task_id] = RunSpec(loaded.pipeline, loaded.config)
-        await self.refresh_card(await self.github_store.get_link(link.task_id), checks=False)
+        await self.reporting.refresh_card(await self.github_store.get_link(link.task_id), checks=False)
         await self.run_queue(link.repo, link.number, asked=link.task_id)
-
-    async def publish_changes(self, link: TaskLink, state: TaskState) -> TaskState:
-        """Commit and push what the agents changed, with a PR, before a pause and at the end; the
-        task's state after (failed when the workspace cannot be committed safely).
-
-        Always to the base repository: a fork PR's changes go to `aqm/<task-id>` there, in a PR
-        against the fork PR's base branch, linked from its thread (a fork is not ours to push to).
-        """
-        if state.status not in ENDED and state.status not in (
-            TaskStatus.AWAITING_GATE,
-            TaskStatus.AWAITING_HUMAN_INPUT,
-        ):
-            return state
-        repo = self.repo(link.task_id)
-        if not repo.prepared:
-            return state
-        title = f"aqm {link.task_id}: {state.description.splitlines()[0][:60]}"
-        thread = thread_of(link)
-        try:
-            sha = await git.commit_all(repo, title)
-        except WorkspaceError as problem:
-            reply = render.workspace_problem_reply(link.task_id, str(problem), publishing=True)
-            error = f"the agents' changes could not be committed: {problem}"
-            return await self.fail_task(thread, link.task_id, error, reply=reply)
-        if sha is None and link.branch is None:
-            return state
-        branch = link.branch or f"aqm/{link.task_id}"
-        if sha is not None:
-            url, _ = await self._source(thread, link)
-            await git.push(repo, url, branch, token=await self.gateway.installation_token())
-        pr, from_fork = link.pr_number, False
-        if pr is None and sha is not None:
-            base, from_fork = await self._pull_target(link)
-            body = pull_body(link.task_id, link.number)
-            pr = await self.gateway.create_pull(
-                thread.owner, thread.repo, head=branch, base=base, title=title, body=body
-            )
-        await self.github_store.update_link(
-            link.task_id, branch=branch, pr_number=pr, gate_sha=await git.head(repo)
-        )
-        if from_fork and pr is not None:  # the PR was opened just now, in the base repository
-            reply = render.fork_changes_reply(link.task_id, branch, pr)
-            await self.gateway.comment(thread.owner, thread.repo, link.number, reply)
-        return state
-
-    async def _pull_target(self, link: TaskLink) -> tuple[str, bool]:
-        """The branch the task's PR goes into, and whether the task's thread is a fork's PR: a PR's
-        own branch (a fork's: its base branch), an issue's default branch."""
-        owner, repo = link.repo.split("/", 1)
-        if link.is_pull:
-            pull = await self.gateway.pull(owner, repo, link.number)
-            return (pull.base_ref, True) if pull.is_fork else (pull.head_ref, False)
-        return (await self.gateway.repository(owner, repo)).default_branch, False
-
-    # ---- the thread ------------------------------------------------------------------------
-
-    async def card_text(self, task_id: str, link: TaskLink) -> str:
-        task = await self.store.get_task(task_id)
-        state = await load_state(self.store, task)
-        stages = await self.store.list_stages(task_id, texts=False)
-        spec = self.specs.get(task_id)
-        runtimes = {a.id: a.runtime or "session" for a in spec.pipeline.agents} if spec else {}
-        budget = spec.config.github.budget if spec else None
-        return render.run_card(
-            task,
-            state,
-            stages,
-            pipeline=task.pipeline,
-            runtime_of=runtimes,
-            public_url=self.public_url,
-            budget=budget,
-            queued=link.queued,
-            unsandboxed=self.unsandboxed,
-        )
-
-    async def refresh_card(self, link: TaskLink, *, checks: bool = True) -> None:
-        owner, repo = link.repo.split("/", 1)
-        text = await self.card_text(link.task_id, link)
-        card = link.card_comment_id
-        if card is not None and self.sent_cards.get(card) != text:
-            await self.gateway.edit_comment(owner, repo, card, text)
-            self.sent_cards[card] = text
-        if checks and (link.check_run_id is not None or (link.is_pull and link.head_sha)):
-            await self.update_check_run(link)
-
-    async def post_stage(self, link: TaskLink, number: int) -> None:
-        owner, repo = link.repo.split("/", 1)
-        stage = await self.store.get_stage(link.task_id, number)
-        if stage.kind == "turn":
-            return  # session turns appear in the session's minutes, not one comment each
-        transcript = None
-        if stage.kind == "session":
-            from app.views import transcript_md
-
-            transcript = transcript_md(await self.store.list_stages(link.task_id))
-        posted = [
-            await self.gateway.comment(owner, repo, link.number, body)
-            for body in render.stage_comment(link.task_id, stage, transcript=transcript)
-        ]
-        # remembered, so that a worker resuming the task posts the ones a dead worker had not
-        known = (await self.github_store.get_link(link.task_id)).posted_stages
-        await self.github_store.update_link(link.task_id, posted_stages=known | {str(number): posted})
-
-    async def post_missed_stages(self, link: TaskLink) -> None:
-        """Post the comments of finished stages that a worker which died had not posted yet.
-
-        A worker killed between posting a stage's comment and remembering it leaves a comment the
-        link does not know: the thread is read once (only when something seems missing) and a
-        stage whose marked comment is there is remembered, not posted again. Only the app's own
-        comments count — those by the author of the task's run card (its login as GitHub shows it,
-        whatever the credential): anyone can paste a stage marker into a comment of theirs."""
-        missed = [
-            stage.number
-            for stage in await self.store.list_stages(link.task_id, texts=False)
-            if stage.finished_at is not None
-            and stage.kind != "turn"
-            and str(stage.number) not in link.posted_stages
-        ]
-        if not missed:
-            return
-        owner, repo = link.repo.split("/", 1)
-        on_thread = await self.gateway.comments(owner, repo, link.number)
-        ours = {c.author for c in on_thread if c.id == link.card_comment_id and c.author}
-        for number in missed:
-            marker = render.stage_marker(link.task_id, number)
-            already = [c.id for c in on_thread if c.author in ours and marker in c.body]
-            if already:
-                known = (await self.github_store.get_link(link.task_id)).posted_stages
-                await self.github_store.update_link(
-                    link.task_id, posted_stages=known | {str(number): already}
-                )
-            else:
-                await self.post_stage(link, number)
-
-    async def open_check_run(self, link: TaskLink, pipeline: str) -> None:
-        """A check run on the PR's head; commit statuses instead where GitHub refuses check runs
-        (403: a token that is not a GitHub App's, e.g. a classic PAT), remembered per credential."""
-        owner, repo = link.repo.split("/", 1)
-        statuses_only = self.gateway.clients.statuses_only
-        if self.gateway.installation_id not in statuses_only:
-            try:
-                check = await self.gateway.create_check_run(
-                    owner,
-                    repo,
-                    name=f"aqm/{pipeline}",
-                    head_sha=link.head_sha or "",
-                    status="in_progress",
-                    output={"title": "Starting", "summary": f"Task {link.task_id} is starting."},
-                )
-            except GitHubError as exc:
-                if exc.status != 403 or exc.retry_after_s is not None:  # not a rate limit: a refusal
-                    raise
-                statuses_only.add(self.gateway.installation_id)
-            else:
-                await self.github_store.update_link(link.task_id, check_run_id=check)
-                return
-        await self.post_status(link, "pending", f"Task {link.task_id} is starting.", pipeline=pipeline)
-
-    async def update_check_run(self, link: TaskLink) -> None:
-        owner, repo = link.repo.split("/", 1)
-        task = await self.store.get_task(link.task_id)
-        state = await load_state(self.store, task)
-        if link.check_run_id is None:  # a PR task without a check run: commit statuses, if ours
-            if self.uses_statuses():
-                await self.post_status(link, *_commit_status(task.id, state), pipeline=task.pipeline)
-            return
-        stages = await self.store.list_stages(link.task_id, texts=False)
-        title, summary, text = render.check_run_output(task, state, stages)
-        fields: dict[str, Any] = {"output": {"title": title, "summary": summary, "text": text}}
-        fields |= _check_status(state)
-        check = link.check_run_id
-        if self.sent_checks.get(check) != fields:
-            await self.gateway.update_check_run(owner, repo, check, **fields)
-            self.sent_checks[check] = fields
-
-    def uses_statuses(self) -> bool:
-        """Commit statuses stand for check runs: GitHub refused us one, or we are a token (a
-        process that restarts forgets the refusal; a token never gets check runs)."""
-        clients = self.gateway.clients
-        return self.gateway.installation_id in clients.statuses_only or clients.app_id is None
-
-    async def post_status(self, link: TaskLink, state: str, description: str, *, pipeline: str) -> None:
-        """Set the commit status `aqm/<pipeline>` of the PR head the task runs on (once per change)."""
-        if link.head_sha is None or self.sent_statuses.get(link.task_id) == (state, description):
-            return
-        owner, repo = link.repo.split("/", 1)
-        public = self.public_url
-        target = f"{public.rstrip('/')}{render.TASK_PATH}{quote(link.task_id, safe='')}" if public else None
-        await self.gateway.create_commit_status(
-            owner,
-            repo,
-            link.head_sha,
-            state=state,
-            context=f"aqm/{pipeline}",
-            description=description,
-            target_url=target,
-        )
-        self.sent_statuses[link.task_id] = (state, description)
-
-
-def thread_of(link: TaskLink) -> Thread:
-    owner, repo = link.repo.split("/", 1)
-    return Thread(owner, repo, link.number, link.is_pull, link.installation_id, link.actor)
-
-
-def pull_body(task_id: str, number: int) -> str:
-    return (
-        f"The changes of aqm task `{task_id}`, started from #{number}.\n\n"
-        "Review them here; the task's run card on the thread shows every stage."
-    )
 
 
 def failed_outside_stages(state: TaskState, error: str) -> TaskState:
@@ -804,32 +401,3 @@ def failed_outside_stages(state: TaskState, error: str) -> TaskState:
         for b in state.branches
     )
     return state.model_copy(update={"status": TaskStatus.FAILED, "error": error, "branches": branches})
-
-
-def _check_status(state: TaskState) -> dict[str, Any]:
-    """Status and conclusion, with the Approve / Reject buttons while exactly one gate waits (an
-    empty `actions` list takes them off again, so a stale button cannot be clicked)."""
-    fields: dict[str, Any] = {"status": "in_progress", "actions": render.check_run_actions(state)}
-    if state.status == TaskStatus.COMPLETED:
-        fields |= {"status": "completed", "conclusion": "success"}
-    elif state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
-        fields |= {"status": "completed", "conclusion": "failure"}
-    elif state.status == TaskStatus.CANCELLED:
-        fields |= {"status": "completed", "conclusion": "cancelled"}
-    return fields
-
-
-def _commit_status(task_id: str, state: TaskState) -> tuple[str, str]:
-    """The commit status (state, description ≤ 140 chars) that stands for a check run."""
-    if state.status == TaskStatus.COMPLETED:
-        return "success", f"Task {task_id} completed."
-    if state.status in (TaskStatus.FAILED, TaskStatus.STALLED):
-        reason = (state.error or "").splitlines()[0] if state.error else ""
-        return "failure", f"Task {task_id} failed{': ' + reason if reason else '.'}"[:140]
-    if state.status == TaskStatus.CANCELLED:
-        return "error", f"Task {task_id} was cancelled."
-    if state.status == TaskStatus.AWAITING_GATE:
-        return "pending", f"Task {task_id} waits for approval."
-    if state.status == TaskStatus.AWAITING_HUMAN_INPUT:
-        return "pending", f"Task {task_id} waits for an answer."
-    return "pending", f"Task {task_id} is running."

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.errors import TaskError
-from app.github.handler import Services, launcher_for
+from app.github.services import Services, launcher_for
 from app.github.webhook import (
     MAX_BODY_BYTES,
     BadDelivery,

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from app.github.handler import Services
+from app.github.services import Services
 from app.playground.simulator import GitHubSimulator
 from app.store.github import DELIVERIES
 from tests.e2e.helpers import app_on_simulator, deliverer, seed_pipeline, settle

@@ -238,6 +238,7 @@ class World:
     apps: dict[int, GitHubApp] = field(default_factory=dict)
     installations: dict[int, Installation] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
+    signed: dict[str, str] = field(default_factory=dict)  # commit SHA -> login: made through the API, signed
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -24,7 +24,7 @@ async def test_a_stage_comment_already_on_the_thread_is_remembered_not_posted_ag
         (body,) = render.stage_comment(task_id, await tasks.store.get_stage(task_id, 1), transcript=None)
         posted = await gateway.comment("octo", "demo", number, body)
 
-        await tasks.post_missed_stages(await github.get_link(task_id))
+        await tasks.reporting.post_missed_stages(await github.get_link(task_id))
 
         thread = sim.thread("octo/demo", number)
         assert thread.count("output 1") == 1 and thread.count("output 2") == 1
@@ -39,7 +39,7 @@ async def test_a_strangers_comment_with_the_stage_marker_does_not_count_as_poste
             "octo/demo", number, user="stranger", body=body.replace("output 1", "forged")
         )
 
-        await tasks.post_missed_stages(await github.get_link(task_id))
+        await tasks.reporting.post_missed_stages(await github.get_link(task_id))
 
         thread = sim.thread("octo/demo", number)
         assert thread.count("output 1") == 1 and thread.count("output 2") == 1  # both posted by the app

@@ -82,17 +82,6 @@ async def get_branch(owner: str, repo: str, branch: str, sim: SimDep, identity: 
     return answer(render.branch(sim.ctx, found, branch, found.git.commit(sha)))
 
 
-@router.get(REPO + "/git/ref/{ref:path}", name="git.get_ref")
-async def get_ref(owner: str, repo: str, ref: str, sim: SimDep, identity: IdentityDep) -> JSONResponse:
-    found = sim.repo(f"{owner}/{repo}")
-    require_read(identity, found)
-    full_ref = f"refs/{ref}"
-    sha = found.git.ref_sha(full_ref) if ref.startswith(("heads/", "tags/", "pull/")) else None
-    if sha is None:
-        raise NotFound()
-    return answer(render.git_ref(sim.ctx, found, full_ref, sha))
-
-
 @router.post(REPO + "/git/refs", name="git.create_ref")
 async def create_ref(owner: str, repo: str, data: RefIn, sim: SimDep, identity: IdentityDep) -> JSONResponse:
     found = sim.repo(f"{owner}/{repo}")
