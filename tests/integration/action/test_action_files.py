@@ -51,7 +51,8 @@ def test_no_example_workflow_runs_a_forks_code_with_secrets(path: Path) -> None:
     """No `pull_request_target`, no checkout at all (aqm checks out a task's code in its sandbox),
     one run per thread at a time, and the four permissions aqm writes with."""
     workflow = load(path)
-    triggers = workflow.get("on") or workflow.get(True)
+    triggers = workflow.get("on") or workflow.get(True)  # YAML 1.1 reads a bare `on` as True
+    assert triggers is not None
     assert "pull_request_target" not in triggers
     uses = [step.get("uses", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert not [u for u in uses if u.startswith("actions/checkout")]
