@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # apt-get needs root: as another user (a CI runner's, which has sudo) it goes through sudo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench clean bytecode
+.PHONY: demo test lint typecheck unit bench clean bytecode image-test
 
 # The `local` extra (runtime: local) is built portably by scripts/install_local.sh, which keeps the
 # built wheel in ~/.cache/aqm-wheels: about 4 minutes the first time on a machine, seconds after.
@@ -59,6 +59,15 @@ bench: $(STAMP) bytecode
 	$(BIN)/python bench/first_card.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/action.py
+
+# The container image (Dockerfile) built with podman and run for real by tests/image: /healthz, a
+# signed delivery from the simulator, a non-root server, a sandboxed stage. The base is made with
+# debootstrap and cached in IMAGE_CACHE (scripts/image.sh): a warm run rebuilds only what changed.
+IMAGE_CACHE ?= $(HOME)/.cache/aqm-image
+IMAGE ?= localhost/aqm:test
+image-test: $(STAMP)
+	AQM_IMAGE=$(IMAGE) AQM_IMAGE_CACHE=$(IMAGE_CACHE) scripts/image.sh build
+	AQM_TEST_IMAGE=$(IMAGE) CONTAINERS_CONF=$(IMAGE_CACHE)/containers.conf $(BIN)/pytest -p no:cacheprovider tests/image
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -34,6 +34,7 @@ COMMANDS = frozenset(
         "publish",
         "serve",
         "worker",
+        "install-local",
     }
 )
 SETTLE_CANCELLED_S = 10.0  # Ctrl-C: how long the cancelled stages get to kill their CLIs
@@ -328,6 +329,12 @@ def _service_commands(sub: Any) -> None:
     serve.add_argument("--port", type=int)
     worker = _add(sub, "worker", "Run pipeline jobs from Redis (AQM_REDIS_URL)", _cmd_worker)
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    _add(
+        sub,
+        "install-local",
+        "Install what `runtime: local` needs: llama-cpp-python and the model",
+        _cmd_install_local,
+    )
 
 
 # ---- handlers ------------------------------------------------------------------------------
@@ -427,6 +434,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     run(build_settings(), burst=args.burst)
     return 0
+
+
+def _cmd_install_local(_: argparse.Namespace) -> int:
+    from app.runtimes.local_install import install
+
+    return install()
 
 
 # ---- task commands (the engine) ------------------------------------------------------------

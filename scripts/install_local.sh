@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${1:-.venv/bin/python}
 CONSTRAINTS=constraints.txt
-CMAKE_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
--DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+# the flags `aqm install-local` builds with (app/runtimes/local_install.py): one list for both
+CMAKE_FLAGS=$("$PYTHON" -c 'from app.runtimes.local_install import PORTABLE_CMAKE_ARGS; print(PORTABLE_CMAKE_ARGS)')
 
 pinned() {  # the version constraints.txt pins for a package
   grep -i "^$1==" "$CONSTRAINTS" | head -n1 | cut -d= -f3

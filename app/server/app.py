@@ -39,6 +39,8 @@ from app.github.webhook import (
     verify_signature,
 )
 from app.queue import ArqQueue, InProcessQueue, JobQueue
+from app.runtimes.process import Launcher
+from app.server import setup
 from app.settings import Settings
 
 log = logging.getLogger("aqm.server")
@@ -70,12 +72,12 @@ class TaskPublic(BaseModel):
 
 def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The app for these settings; `github_transport` points githubkit at a simulator."""
+    settings = setup.with_stored_app(settings)  # the App the setup page registered, unless the env names one
     settings.require_github()
     launcher = launcher_for(settings) if settings.github_configured else None  # refuse to start without
     api_token = settings.given_api_token() or secrets.token_urlsafe(24)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start(settings: Settings, launcher: Launcher | None) -> tuple[Services, JobQueue]:
         services = await Services.start(settings, github_transport=github_transport, launcher=launcher)
         queue: JobQueue = (
             ArqQueue(settings.redis_url)
@@ -88,22 +90,43 @@ def create_app(settings: Settings, *, github_transport: httpx.AsyncBaseTransport
             )
         )
         await queue.start()
-        app.state.services, app.state.queue, app.state.api_token = services, queue, api_token
+        return services, queue
+
+    async def stop(services: Services, queue: JobQueue) -> None:
+        await queue.stop()
+        await services.close()
+
+    async def activate(new: Settings) -> None:
+        """Serve with `new` settings (the App the setup page just registered): no restart."""
+        old = app.state.services, app.state.queue
+        app.state.services, app.state.queue = await start(new, launcher_for(new))
+        await stop(*old)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services, app.state.queue = await start(settings, launcher)
+        app.state.api_token = api_token
         if settings.api_token is None:
             log.warning("AQM_API_TOKEN is not set; this run's API token: %s", api_token)
+        if gate is not None:
+            setup.announce(gate, settings)
         freeze_startup_objects()
         try:
             yield
         finally:
-            await queue.stop()
-            await services.close()
+            await stop(app.state.services, app.state.queue)
 
     # No /docs, /redoc or /openapi.json: they would describe the API to anyone, token or not, and a
     # browser cannot send the bearer token for them. The routes are documented in the README.
     app = FastAPI(title="aqm for GitHub", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(BadDelivery, _bad_delivery)
     app.add_exception_handler(TaskError, _unknown_task)
-    _routes(app, settings)
+    _routes(app)
+    gate = (
+        None
+        if settings.github_configured
+        else setup.install(app, settings, activate, transport=github_transport)
+    )
     return app
 
 
@@ -140,9 +163,10 @@ QueueDep = Annotated[JobQueue, Depends(get_queue)]
 TokenDep = Annotated[None, Depends(check_token)]
 
 
-def _routes(app: FastAPI, settings: Settings) -> None:
+def _routes(app: FastAPI) -> None:
     @app.post("/webhook", status_code=202)
     async def receive_webhook(request: Request, services: ServicesDep, queue: QueueDep) -> Any:
+        settings = services.settings  # the setup page may have switched them since start
         if not settings.github_configured or settings.github_webhook_secret is None:
             return JSONResponse(
                 {
@@ -170,7 +194,10 @@ def _routes(app: FastAPI, settings: Settings) -> None:
     async def healthz(services: ServicesDep, queue: QueueDep) -> JSONResponse:
         database, queued = await asyncio.gather(probe(services.database_ok), probe(queue.healthy))
         health = Health(
-            ok=database and queued, database=database, queue=queued, github=settings.github_configured
+            ok=database and queued,
+            database=database,
+            queue=queued,
+            github=services.settings.github_configured,
         )
         return JSONResponse(health.model_dump(), status_code=200 if health.ok else 503)
 

@@ -208,3 +208,9 @@ def test_light_commands_import_no_server_libraries(argv: list[str], project: Pat
         [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=False
     )
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_command_in_an_install_that_has_everything_says_so_and_installs_nothing() -> None:
+    result = subprocess.run([AQM, "install-local"], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "runtime: local is installed" in result.stdout

@@ -20,10 +20,11 @@ import uvicorn
 from githubkit import AppInstallationAuthStrategy, GitHub
 from githubkit.cache import MemCacheStrategy
 
-from app.playground.simulator.apps import AppKey, SimApps
+from app.playground.simulator.apps import AppKey
 from app.playground.simulator.deliverer import Deliverer
 from app.playground.simulator.examples import Urls
 from app.playground.simulator.git import FileContent
+from app.playground.simulator.manifests import SimManifests
 from app.playground.simulator.routes import create_http_app
 from app.playground.simulator.state import GitHubApp, Installation, Permission, Repo
 from app.playground.simulator.thread import render_thread
@@ -54,7 +55,7 @@ class Seeded:
     repo: Repo
 
 
-class GitHubSimulator(SimApps):
+class GitHubSimulator(SimManifests):
     """A stateful stand-in for api.github.com whose answers githubkit's models parse.
 
     `sim.app` is the ASGI app (mount it with `httpx.ASGITransport(app=sim.app)`), `sim.base_url`

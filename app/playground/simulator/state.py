@@ -197,6 +197,17 @@ class GitHubApp:
     events: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ManifestCode:
+    """What `POST /app-manifests/{code}/conversions` hands out once: the App made from a manifest
+    and its secrets, until `expires_at` (an hour, as on GitHub)."""
+
+    app_id: int
+    private_pem: str
+    client_secret: str
+    expires_at: datetime
+
+
 @dataclass
 class Installation:
     id: int
@@ -239,6 +250,7 @@ class World:
     installations: dict[int, Installation] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     signed: dict[str, str] = field(default_factory=dict)  # commit SHA -> login: made through the API, signed
+    manifest_codes: dict[str, ManifestCode] = field(default_factory=dict)  # one use each
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

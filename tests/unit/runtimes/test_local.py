@@ -105,8 +105,10 @@ def test_local_is_available_only_with_the_extra_and_the_model(site: Path) -> Non
     assert get_runtime("local").default_model() == str(site / "aqm_test_smollm2" / "model.gguf")
 
 
-def test_without_the_extra_a_local_stage_fails_saying_how_to_install_it(site: Path, tmp_path: Path) -> None:
-    with pytest.raises(CliNotFound, match="install_local"):
+def test_without_the_extra_a_local_stage_fails_naming_the_aqm_command_that_installs_it(
+    site: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CliNotFound, match="run `aqm install-local`"):
         local.resolve_model(None, tmp_path)
 
 

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.playground.simulator.apps import SimApps
 from app.playground.simulator.errors import HANDLERS, SimError, error_response
-from app.playground.simulator.routes import apps, checks, gitdata, issues, pulls, repos
+from app.playground.simulator.routes import apps, checks, gitdata, issues, manifests, pulls, repos
 from app.playground.simulator.traffic import install_middleware
 
 
@@ -23,7 +23,7 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 def create_http_app(sim: SimApps) -> FastAPI:
     app = FastAPI(title="GitHub simulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sim = sim
-    for module in (apps, checks, gitdata, issues, pulls, repos):
+    for module in (apps, checks, gitdata, issues, manifests, pulls, repos):
         for route in module.router.routes:  # flat routes: the traffic middleware matches them by itself
             assert isinstance(route, APIRoute)
             app.add_api_route(
