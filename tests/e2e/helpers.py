@@ -41,6 +41,18 @@ agents:
     runtime: command
     command: ["echo", "shipped"]
 """
+# asks which database unless its input names postgres (a human-input pipeline)
+ASKER = """\
+agents:
+  - id: asker
+    runtime: command
+    human_input: true
+    command:
+      - sh
+      - -c
+      - >-
+        if grep -q postgres; then echo "going with postgres"; else echo "HUMAN_INPUT: which database?"; fi
+"""
 
 
 def seed_pipeline(sim: GitHubSimulator, agents: str, more: Mapping[str, str] | None = None) -> Seeded:

@@ -10,20 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.playground.simulator import GitHubSimulator, Seeded
-from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline
+from tests.e2e.helpers import ASKER, GATED_PIPELINE, REPO, seed_pipeline
 from tests.e2e.shells import SHELLS, Shell, shell_on
 
-ASKER = """\
-agents:
-  - id: asker
-    runtime: command
-    human_input: true
-    command:
-      - sh
-      - -c
-      - >-
-        if grep -q postgres; then echo "going with postgres"; else echo "HUMAN_INPUT: which database?"; fi
-"""
 TRIGGERS = """\
 github:
   triggers:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.playground.simulator import Deliverer, GitHubSimulator, Seeded
 from app.store.github import TaskLink
-from tests.e2e.helpers import GATED_PIPELINE, REPO, seed_pipeline, settle
+from tests.e2e.helpers import ASKER, GATED_PIPELINE, REPO, seed_pipeline, settle
 
 # `check` passes only once the marker exists (outside the workspace, in a folder on PATH: the one kind
 # of outside folder a sandboxed stage sees, read-only) and greet.py is in the workspace
@@ -47,17 +47,6 @@ agents:
 SLOW = """\
 agents:
   - {id: slow, runtime: command, command: ["sh", "-c", "sleep 2; echo slow stage done"]}
-"""
-ASKER = """\
-agents:
-  - id: asker
-    runtime: command
-    human_input: true
-    command:
-      - sh
-      - -c
-      - >-
-        if grep -q postgres; then echo "going with postgres"; else echo "HUMAN_INPUT: which database?"; fi
 """
 
 FORKED = (
